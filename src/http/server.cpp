@@ -1,0 +1,274 @@
+#include "http/server.h"
+
+#include "base/error.h"
+#include "base/ids.h"
+#include "base/log.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+
+namespace inkwell::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using tcp = asio::ip::tcp;
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+
+// One open connection, as seen by stop(): its stream and whether a request is in progress.
+// Both members are touched only on the connection's strand.
+class Server::Session {
+ public:
+  explicit Session(beast::tcp_stream& connection) : stream(connection) {}
+  beast::tcp_stream& stream;
+  bool busy = false;
+};
+
+namespace {
+
+bool valid_correlation_id(std::string_view id) {
+  if (id.empty() || id.size() > 128) return false;
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '-' || c == '_' || c == '.' || c == ':';
+  });
+}
+
+// Errors that mean the peer went away or was too slow: close without answering.
+bool is_disconnect(const boost::system::error_code& ec) {
+  return ec == beast_http::error::end_of_stream || ec == beast::error::timeout ||
+         ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
+         ec == asio::error::eof || ec == asio::error::broken_pipe ||
+         ec == beast_http::error::partial_message;
+}
+
+}  // namespace
+
+Server::Server(asio::io_context& io, ServerOptions options, const Router& router)
+    : io_(io), options_(std::move(options)), router_(router), acceptor_(io) {}
+
+Server::~Server() = default;
+
+std::uint16_t Server::start() {
+  tcp::endpoint endpoint(asio::ip::make_address(options_.host), options_.port);
+  acceptor_.open(endpoint.protocol());
+  acceptor_.set_option(asio::socket_base::reuse_address(true));
+  acceptor_.bind(endpoint);
+  acceptor_.listen(asio::socket_base::max_listen_connections);
+  const auto port = acceptor_.local_endpoint().port();
+  asio::co_spawn(acceptor_.get_executor(), accept_loop(), asio::detached);
+  return port;
+}
+
+void Server::stop() {
+  if (stopping_.exchange(true)) return;
+  asio::post(acceptor_.get_executor(), [this] {
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+  });
+  std::lock_guard lock(sessions_mutex_);
+  for (Session* session : sessions_) {
+    asio::post(session->stream.get_executor(), [this, session] {
+      // The session may have ended between the post and now; only touch it if still listed.
+      std::lock_guard inner(sessions_mutex_);
+      if (sessions_.contains(session) && !session->busy) session->stream.socket().close();
+    });
+  }
+}
+
+asio::awaitable<void> Server::accept_loop() {
+  while (!stopping_) {
+    auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(io_), kTuple);
+    if (ec) {
+      if (stopping_ || ec == asio::error::operation_aborted) break;
+      // Out of descriptors or a transient failure: back off briefly instead of spinning.
+      log::warn("accept failed", {{"service", options_.service}, {"error", ec.message()}});
+      asio::steady_timer pause(acceptor_.get_executor(), std::chrono::milliseconds(50));
+      co_await pause.async_wait(kTuple);
+      continue;
+    }
+    auto executor = socket.get_executor();
+    asio::co_spawn(executor, run_session(std::move(socket)), asio::detached);
+  }
+}
+
+asio::awaitable<Response> Server::dispatch(Request& request, const std::string& correlation_id,
+                                           Outcome& outcome) {
+  using namespace asio::experimental::awaitable_operators;
+  const std::string_view target = request.target();
+  const auto question = target.find('?');
+  const auto path = target.substr(0, question);
+  const auto query = question == std::string_view::npos ? std::string_view{}
+                                                        : target.substr(question + 1);
+  auto match = router_.match(request.method(), path);
+  if (match.kind == Router::Match::Kind::not_found) {
+    co_return error_response(Status::not_found, "not_found",
+                             "no route for " + std::string(request.method_string()) + " " +
+                                 std::string(path),
+                             correlation_id);
+  }
+  if (match.kind == Router::Match::Kind::method_not_allowed) {
+    auto response = error_response(Status::method_not_allowed, "method_not_allowed",
+                                   "method not allowed; allowed: " + match.allowed,
+                                   correlation_id);
+    response.set(beast_http::field::allow, match.allowed);
+    co_return response;
+  }
+  outcome = {match.route->pattern, match.route->stats.get()};
+  const auto deadline = std::chrono::steady_clock::now() + options_.request_timeout;
+  Context context(request, path, query, std::move(match.params), correlation_id, deadline);
+  try {
+    asio::steady_timer timer(co_await asio::this_coro::executor, deadline);
+    auto first = co_await (match.route->handler(context) || timer.async_wait(asio::use_awaitable));
+    if (first.index() == 0) co_return std::move(std::get<0>(first));
+    co_return error_response(Status::gateway_timeout, "timeout",
+                             "the request took longer than the server allows", correlation_id);
+  } catch (const ApiError& error) {
+    auto response = error_response(static_cast<Status>(error.status()), error.code(),
+                                   error.what(), correlation_id, error.details());
+    if (error.status() == 503 || error.status() == 429) {
+      response.set(beast_http::field::retry_after, "1");
+    }
+    co_return response;
+  } catch (const std::exception& error) {
+    log::error("handler failed", {{"service", options_.service},
+                                  {"route", outcome.route},
+                                  {"correlationId", correlation_id},
+                                  {"error", error.what()}});
+  }
+  co_return error_response(Status::internal_server_error, "internal_error",
+                           "the server failed to handle the request", correlation_id);
+}
+
+asio::awaitable<void> Server::run_session(tcp::socket socket) {
+  boost::system::error_code ignored;
+  socket.set_option(tcp::no_delay(true), ignored);
+  beast::tcp_stream stream(std::move(socket));
+  Session session(stream);
+  {
+    std::lock_guard lock(sessions_mutex_);
+    sessions_.insert(&session);
+  }
+  ++open_;
+  beast::flat_buffer buffer;
+
+  // Answers a request that could not be read, then the connection closes.
+  auto reject = [&](Status status, std::string_view code, std::string_view message) {
+    auto response = error_response(status, code, message, new_uuid());
+    response.keep_alive(false);
+    return response;
+  };
+
+  while (!stopping_) {
+    beast_http::request_parser<beast_http::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(options_.max_header_bytes));
+    parser.body_limit(options_.max_body_bytes);
+    stream.expires_after(options_.header_timeout);
+    auto [read_error, header_bytes] =
+        co_await beast_http::async_read_header(stream, buffer, parser, kTuple);
+    if (read_error == beast_http::error::header_limit) {
+      auto response = reject(Status::request_header_fields_too_large, "headers_too_large",
+                             "request headers are too large");
+      co_await beast_http::async_write(stream, response, kTuple);
+      break;
+    }
+    if (read_error == beast_http::error::body_limit) {
+      auto response = reject(Status::payload_too_large, "payload_too_large",
+                             "request body is larger than the server accepts");
+      co_await beast_http::async_write(stream, response, kTuple);
+      break;
+    }
+    if (read_error) {
+      if (!is_disconnect(read_error)) {
+        auto response = reject(Status::bad_request, "bad_request", "malformed HTTP request");
+        co_await beast_http::async_write(stream, response, kTuple);
+      }
+      break;
+    }
+
+    session.busy = true;
+    ++in_flight_;
+    const auto started = std::chrono::steady_clock::now();
+    stream.expires_after(options_.request_timeout);
+    const auto method = parser.get().method();
+    std::string correlation_id;
+    {
+      const auto incoming = parser.get()[kCorrelationHeader];
+      correlation_id = valid_correlation_id(incoming) ? std::string(incoming) : new_uuid();
+    }
+    if (beast::iequals(parser.get()[beast_http::field::expect], "100-continue")) {
+      beast_http::response<beast_http::empty_body> go_on{Status::continue_, 11};
+      co_await beast_http::async_write(stream, go_on, kTuple);
+    }
+    boost::system::error_code body_error;
+    if (!parser.is_done()) {
+      std::tie(body_error, std::ignore) = co_await beast_http::async_read(stream, buffer, parser, kTuple);
+    }
+    const bool answerable = !body_error || !is_disconnect(body_error);
+    Response response;
+    Outcome outcome{"unmatched", &router_.unmatched_stats()};
+    if (body_error == beast_http::error::body_limit) {
+      response = reject(Status::payload_too_large, "payload_too_large",
+                        "request body is larger than the server accepts");
+    } else if (body_error) {
+      response = reject(Status::bad_request, "bad_request", "malformed HTTP request body");
+    } else {
+      Request request = parser.release();
+      const bool wants_keep_alive = request.keep_alive();
+      response = co_await dispatch(request, correlation_id, outcome);
+      response.keep_alive(wants_keep_alive && response.keep_alive());
+    }
+    bool keep_alive = answerable && !body_error && response.keep_alive() && !stopping_;
+    if (answerable) {
+      response.keep_alive(keep_alive);
+      response.set(kCorrelationHeader, correlation_id);
+      auto [write_error, written] = co_await beast_http::async_write(stream, response, kTuple);
+      if (write_error) keep_alive = false;
+    }
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    const unsigned status = response.result_int();
+    outcome.stats->record(status, seconds);
+    --in_flight_;
+    session.busy = false;
+    if (options_.access_log) {
+      log::info("request", {{"service", options_.service},
+                            {"method", beast_http::to_string(method)},
+                            {"route", outcome.route},
+                            {"status", status},
+                            {"durationMs", seconds * 1000.0},
+                            {"correlationId", correlation_id}});
+    }
+    if (!keep_alive) break;
+  }
+
+  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  {
+    std::lock_guard lock(sessions_mutex_);
+    sessions_.erase(&session);
+  }
+  --open_;
+}
+
+void Server::collect(metrics::Exposition& out) const {
+  router_.collect(out, options_.service);
+  out.gauge("http_connections_open", "Open client connections.", {{"service", options_.service}},
+            static_cast<double>(open_.load()));
+  out.gauge("http_requests_in_flight", "Requests being handled.", {{"service", options_.service}},
+            static_cast<double>(in_flight_.load()));
+}
+
+}  // namespace inkwell::http

@@ -1,0 +1,31 @@
+#pragma once
+
+#include "base/metrics.h"
+#include "base/settings.h"
+#include "base/worker_pool.h"
+#include "http/client.h"
+
+#include <boost/asio/io_context.hpp>
+
+#include <chrono>
+#include <string>
+
+namespace inkwell::services {
+
+// The shared machinery a service is built on: the I/O context, the blocking-call pool, the
+// upstream client, metrics and configuration. Owned by the app; services only borrow it.
+struct Runtime {
+  boost::asio::io_context& io;
+  const Settings& settings;
+  metrics::Registry& metrics;
+  WorkerPool& blocking;
+  http::HttpClient& client;
+  std::string data_dir;
+  std::chrono::steady_clock::time_point started;
+  std::chrono::milliseconds shutdown_grace;
+};
+
+/// The build's version string.
+std::string_view version();
+
+}  // namespace inkwell::services
