@@ -153,11 +153,16 @@ asio::awaitable<Response> HttpClient::send(std::string_view base_url, Request re
   // A pooled connection the upstream already closed fails at once; such a failure is retried
   // on a fresh connection when nothing can have been applied twice.
   for (int attempt = 0;; ++attempt) {
+    // No co_await inside a conditional expression: g++ 12 miscompiles it.
     auto reused = attempt == 0 ? pool.take(Clock::now(), options_.idle_timeout) : std::nullopt;
     const bool fresh = !reused.has_value();
-    Pool::Connection connection =
-        fresh ? co_await pool.connect(io_, std::min(limit, Clock::now() + options_.connect_timeout))
-              : std::move(*reused);
+    Pool::Connection connection;
+    if (fresh) {
+      connection =
+          co_await pool.connect(io_, std::min(limit, Clock::now() + options_.connect_timeout));
+    } else {
+      connection = std::move(*reused);
+    }
     auto& stream = *connection.stream;
     stream.expires_at(limit);
     auto [write_error, written] = co_await beast_http::async_write(stream, request, kTuple);

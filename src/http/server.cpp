@@ -130,27 +130,36 @@ asio::awaitable<Response> Server::dispatch(Request& request, const std::string& 
   outcome = {match.route->pattern, match.route->stats.get()};
   const auto deadline = std::chrono::steady_clock::now() + options_.request_timeout;
   Context context(request, path, query, std::move(match.params), correlation_id, deadline);
+  // `||` waits for the first *successful* completion, so the handler's errors must already be
+  // responses when it completes, or a throwing handler would wait for the timer.
+  asio::steady_timer timer(co_await asio::this_coro::executor, deadline);
+  auto first = co_await (invoke(*match.route, context) || timer.async_wait(asio::use_awaitable));
+  if (first.index() == 0) co_return std::move(std::get<0>(first));
+  co_return error_response(Status::gateway_timeout, "timeout",
+                           "the request took longer than the server allows", correlation_id);
+}
+
+asio::awaitable<Response> Server::invoke(const Router::Route& route, Context& context) {
   try {
-    asio::steady_timer timer(co_await asio::this_coro::executor, deadline);
-    auto first = co_await (match.route->handler(context) || timer.async_wait(asio::use_awaitable));
-    if (first.index() == 0) co_return std::move(std::get<0>(first));
-    co_return error_response(Status::gateway_timeout, "timeout",
-                             "the request took longer than the server allows", correlation_id);
+    co_return co_await route.handler(context);
   } catch (const ApiError& error) {
     auto response = error_response(static_cast<Status>(error.status()), error.code(),
-                                   error.what(), correlation_id, error.details());
+                                   error.what(), context.correlation_id(), error.details());
     if (error.status() == 503 || error.status() == 429) {
       response.set(beast_http::field::retry_after, "1");
     }
     co_return response;
   } catch (const std::exception& error) {
+    // Cancelled because the request timed out: the timeout answers, nothing failed here.
+    const auto* system = dynamic_cast<const boost::system::system_error*>(&error);
+    if (system != nullptr && system->code() == asio::error::operation_aborted) throw;
     log::error("handler failed", {{"service", options_.service},
-                                  {"route", outcome.route},
-                                  {"correlationId", correlation_id},
+                                  {"route", route.pattern},
+                                  {"correlationId", context.correlation_id()},
                                   {"error", error.what()}});
   }
   co_return error_response(Status::internal_server_error, "internal_error",
-                           "the server failed to handle the request", correlation_id);
+                           "the server failed to handle the request", context.correlation_id());
 }
 
 asio::awaitable<void> Server::run_session(tcp::socket socket) {

@@ -57,6 +57,7 @@ class Server {
     RouteStats* stats;
   };
   boost::asio::awaitable<void> accept_loop();
+  boost::asio::awaitable<Response> invoke(const Router::Route& route, Context& context);
   boost::asio::awaitable<void> run_session(boost::asio::ip::tcp::socket socket);
   boost::asio::awaitable<Response> dispatch(Request& request, const std::string& correlation_id,
                                             Outcome& outcome);

@@ -70,7 +70,13 @@ ServiceHost::~ServiceHost() {
 
 void ServiceHost::add_operational_routes() {
   router_.add(http::Method::get, "/health", [this](http::Context&) -> asio::awaitable<http::Response> {
-    auto [body, healthy] = health_report_ ? co_await health_report_() : co_await default_health();
+    std::pair<boost::json::object, bool> report;
+    if (health_report_) {
+      report = co_await health_report_();
+    } else {
+      report = co_await default_health();
+    }
+    auto& [body, healthy] = report;
     body["status"] = healthy ? "ok" : "degraded";
     co_return http::json_response(healthy ? http::Status::ok : http::Status::service_unavailable,
                                   body);
