@@ -1,0 +1,2 @@
+CREATE INDEX note_tags_by_tag ON note_tags (tag);
+ALTER TABLE notes ADD COLUMN created_at timestamptz NOT NULL DEFAULT now();
