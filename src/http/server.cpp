@@ -258,7 +258,7 @@ asio::awaitable<void> Server::run_session(tcp::socket socket) {
                             {"method", beast_http::to_string(method)},
                             {"route", outcome.route},
                             {"status", status},
-                            {"durationMs", seconds * 1000.0},
+                            {"durationUs", static_cast<std::int64_t>(seconds * 1e6)},
                             {"correlationId", correlation_id}});
     }
     if (!keep_alive) break;

@@ -29,28 +29,30 @@ GatewayService::GatewayService(Runtime& runtime,
   host_.set_health_report([this] { return aggregate_health(); });
 }
 
+// Parameters by value: the coroutine outlives the loop iteration that started it.
+asio::awaitable<boost::json::value> GatewayService::upstream_health(
+    std::string url, std::chrono::steady_clock::time_point deadline) {
+  try {
+    auto response = co_await host_.runtime().client.get(url, "/health", "", deadline);
+    auto parsed = json::try_parse(response.body());
+    if (parsed && parsed->is_object()) co_return *parsed;
+    co_return boost::json::object{{"status", "down"}, {"error", "malformed health response"}};
+  } catch (const ApiError& error) {
+    co_return boost::json::object{{"status", "down"}, {"error", error.what()}};
+  }
+}
+
 asio::awaitable<std::pair<boost::json::object, bool>> GatewayService::aggregate_health() {
   constexpr std::chrono::milliseconds kBudget{2'000};
   const auto deadline = std::chrono::steady_clock::now() + kBudget;
   auto executor = co_await asio::this_coro::executor;
-  auto& client = host_.runtime().client;
 
   // Ask every service at once; one slow service costs the budget once, not once per service.
   using Op = decltype(asio::co_spawn(executor, std::declval<asio::awaitable<boost::json::value>>(),
                                      asio::deferred));
   std::vector<Op> calls;
   for (const auto& [name, url] : upstreams_) {
-    auto call = [&client, url, deadline]() -> asio::awaitable<boost::json::value> {
-      try {
-        auto response = co_await client.get(url, "/health", "", deadline);
-        auto parsed = json::try_parse(response.body());
-        if (parsed && parsed->is_object()) co_return *parsed;
-        co_return boost::json::object{{"status", "down"}, {"error", "malformed health response"}};
-      } catch (const ApiError& error) {
-        co_return boost::json::object{{"status", "down"}, {"error", error.what()}};
-      }
-    };
-    calls.push_back(asio::co_spawn(executor, call(), asio::deferred));
+    calls.push_back(asio::co_spawn(executor, upstream_health(url, deadline), asio::deferred));
   }
   auto [order, errors, results] =
       co_await asio::experimental::make_parallel_group(std::move(calls))

@@ -24,6 +24,8 @@ class GatewayService {
 
  private:
   boost::asio::awaitable<std::pair<boost::json::object, bool>> aggregate_health();
+  boost::asio::awaitable<boost::json::value> upstream_health(
+      std::string url, std::chrono::steady_clock::time_point deadline);
 
   ServiceHost host_;
   std::vector<std::pair<std::string, std::string>> upstreams_;  // name, base URL
