@@ -64,7 +64,7 @@ boost::asio::awaitable<std::invoke_result_t<F&>> WorkerPool::run(F job) {
     auto shared = std::make_shared<decltype(handler)>(std::move(handler));
     auto complete = [shared](std::exception_ptr error) {
       auto executor = boost::asio::get_associated_executor(*shared);
-      (void)executor; (*shared)(error);
+      boost::asio::post(executor, [shared, error]() { (*shared)(error); });
     };
     const bool accepted = submit([&job, &result, complete]() {
       std::exception_ptr error;
