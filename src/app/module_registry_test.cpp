@@ -44,10 +44,14 @@ TEST(Modules, EveryServiceResolvesAloneWithItsDatabaseAndRuntime) {
     EXPECT_EQ(order.back(), service);
     const bool has_database = registry.contains(service + "-database");
     EXPECT_EQ(has_database, service == "auth" || service == "blog" || service == "notification");
-    if (has_database) EXPECT_LT(position(order, service + "-database"), order.size() - 1);
+    if (has_database) {
+      EXPECT_LT(position(order, service + "-database"), order.size() - 1);
+    }
     // No service pulls in another service.
     for (const auto& other : service_names()) {
-      if (other != service) EXPECT_EQ(position(order, other), order.size()) << service;
+      if (other != service) {
+        EXPECT_EQ(position(order, other), order.size()) << service;
+      }
     }
   }
   const auto all = registry.resolve({"all"});

@@ -178,7 +178,8 @@ asio::awaitable<Response> HttpClient::send(std::string_view base_url, Request re
       if (response.keep_alive()) pool.give_back(std::move(connection), options_.max_idle_per_upstream);
       co_return response;
     }
-    if (error == beast::error::timeout) {
+    // The expiry can surface as `timeout` or as the cancelled inner operation.
+    if (error == beast::error::timeout || Clock::now() >= limit) {
       throw ApiError(504, "upstream_timeout", "upstream " + pool.name() + " timed out");
     }
     const bool stale = !fresh && (error == beast_http::error::end_of_stream ||
