@@ -7,8 +7,6 @@
 #include "storage/database.h"
 #include "storage/migrations.h"
 
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
 
 #include <filesystem>
 #include <optional>
@@ -16,8 +14,6 @@
 
 namespace inkwell::app {
 namespace {
-
-namespace asio = boost::asio;
 
 constexpr std::string_view kRuntime = "runtime";
 
@@ -41,7 +37,7 @@ std::string upper(std::string_view name) {
   return out;
 }
 
-// The I/O context and its threads, the blocking pool, the upstream client and metrics.
+// The I/O threads (one io_context each), the blocking pool, the upstream client and metrics.
 class RuntimeModule : public Module {
  public:
   explicit RuntimeModule(App& app)
@@ -51,7 +47,8 @@ class RuntimeModule : public Module {
                   static_cast<std::size_t>(app.settings().integer("INKWELL_BLOCKING_THREADS", 8, 1, 256)),
                   static_cast<std::size_t>(
                       app.settings().integer("INKWELL_BLOCKING_QUEUE", 1024, 1, 1'000'000))),
-        client_(io_, http::ClientOptions{
+        io_(threads_),
+        client_(http::ClientOptions{
                          .connect_timeout = app.settings().millis(
                              "INKWELL_UPSTREAM_CONNECT_TIMEOUT_MS", std::chrono::milliseconds(2'000),
                              std::chrono::milliseconds(10)),
@@ -76,25 +73,18 @@ class RuntimeModule : public Module {
     });
   }
 
-  void start() override {
-    for (std::size_t i = 0; i < threads_; ++i) pool_.emplace_back([this] { io_.run(); });
-  }
+  void start() override { io_.start(); }
 
   void stop() override {
-    work_.reset();
     io_.stop();
-    for (auto& thread : pool_) thread.join();
-    pool_.clear();
     blocking_.stop();
   }
 
  private:
   std::size_t threads_;
-  asio::io_context io_{static_cast<int>(threads_)};
-  asio::executor_work_guard<asio::io_context::executor_type> work_{io_.get_executor()};
-  std::vector<std::thread> pool_;
   metrics::Registry metrics_;
   WorkerPool blocking_;
+  IoPool io_;
   http::HttpClient client_;
   services::Runtime runtime_;
 };

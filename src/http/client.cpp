@@ -4,7 +4,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -36,12 +36,17 @@ class HttpClient::Pool {
   Pool(std::string name, std::string host, std::string port)
       : name_(std::move(name)), host_(std::move(host)), port_(std::move(port)) {}
 
-  std::optional<Connection> take(Clock::time_point now, std::chrono::milliseconds idle_timeout) {
+  std::optional<Connection> take(const asio::any_io_executor& executor, Clock::time_point now,
+                                 std::chrono::milliseconds idle_timeout) {
     std::lock_guard lock(mutex_);
-    while (!idle_.empty()) {
-      Connection connection = std::move(idle_.back());
-      idle_.pop_back();
-      if (now - connection.idle_since < idle_timeout && connection.stream->socket().is_open()) {
+    // Newest first; connections gone stale on the way are dropped.
+    for (std::size_t i = idle_.size(); i-- > 0;) {
+      const auto slot = idle_.begin() + static_cast<std::ptrdiff_t>(i);
+      if (now - slot->idle_since >= idle_timeout || !slot->stream->socket().is_open()) {
+        idle_.erase(slot);
+      } else if (slot->stream->get_executor() == executor) {
+        Connection connection = std::move(*slot);
+        idle_.erase(slot);
         return connection;
       }
     }
@@ -54,8 +59,9 @@ class HttpClient::Pool {
     if (idle_.size() < max_idle) idle_.push_back(std::move(connection));
   }
 
-  asio::awaitable<Connection> connect(asio::io_context& io, Clock::time_point deadline) {
-    auto stream = std::make_unique<beast::tcp_stream>(asio::make_strand(io));
+  asio::awaitable<Connection> connect(const asio::any_io_executor& executor,
+                                      Clock::time_point deadline) {
+    auto stream = std::make_unique<beast::tcp_stream>(executor);
     tcp::resolver::results_type endpoints;
     {
       std::lock_guard lock(mutex_);
@@ -114,8 +120,7 @@ bool is_idempotent(Method method) {
 
 }  // namespace
 
-HttpClient::HttpClient(asio::io_context& io, ClientOptions options)
-    : io_(io), options_(options) {}
+HttpClient::HttpClient(ClientOptions options) : options_(options) {}
 
 HttpClient::~HttpClient() = default;
 
@@ -138,6 +143,7 @@ asio::awaitable<Response> HttpClient::send(std::string_view base_url, Request re
                                            std::string_view correlation_id,
                                            std::optional<Clock::time_point> deadline) {
   Pool& pool = pool_for(base_url);
+  const auto executor = co_await asio::this_coro::executor;
   const auto now = Clock::now();
   const auto limit = std::min(deadline.value_or(Clock::time_point::max()),
                               now + options_.request_timeout);
@@ -154,12 +160,13 @@ asio::awaitable<Response> HttpClient::send(std::string_view base_url, Request re
   // on a fresh connection when nothing can have been applied twice.
   for (int attempt = 0;; ++attempt) {
     // No co_await inside a conditional expression: g++ 12 miscompiles it.
-    auto reused = attempt == 0 ? pool.take(Clock::now(), options_.idle_timeout) : std::nullopt;
+    auto reused =
+        attempt == 0 ? pool.take(executor, Clock::now(), options_.idle_timeout) : std::nullopt;
     const bool fresh = !reused.has_value();
     Pool::Connection connection;
     if (fresh) {
       connection =
-          co_await pool.connect(io_, std::min(limit, Clock::now() + options_.connect_timeout));
+          co_await pool.connect(executor, std::min(limit, Clock::now() + options_.connect_timeout));
     } else {
       connection = std::move(*reused);
     }

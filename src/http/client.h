@@ -4,7 +4,6 @@
 #include "http/types.h"
 
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/io_context.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -27,10 +26,11 @@ struct ClientOptions {
 
 // Service-to-service HTTP/1.1 calls over a keep-alive connection pool per upstream, with
 // connect and request timeouts and the caller's correlation id forwarded. Failures become
-// ApiError 502 (unreachable or broken upstream) or 504 (timed out).
+// ApiError 502 (unreachable or broken upstream) or 504 (timed out). A connection is reused only
+// by coroutines on the I/O context it was opened on, so it never crosses threads.
 class HttpClient {
  public:
-  HttpClient(boost::asio::io_context& io, ClientOptions options);
+  explicit HttpClient(ClientOptions options);
   ~HttpClient();
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
@@ -53,7 +53,6 @@ class HttpClient {
   class Pool;
   Pool& pool_for(std::string_view base_url);
 
-  boost::asio::io_context& io_;
   ClientOptions options_;
   mutable std::mutex pools_mutex_;
   std::map<std::string, std::unique_ptr<Pool>, std::less<>> pools_;  // guarded by pools_mutex_

@@ -7,7 +7,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -28,13 +28,19 @@ namespace beast = boost::beast;
 using tcp = asio::ip::tcp;
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
-// One open connection, as seen by stop(): its stream and whether a request is in progress.
-// Both members are touched only on the connection's strand.
-class Server::Session {
+// One open connection: its stream, whether a request is in progress (as seen by stop()), and the
+// timer and signal that cancel a handler running past its deadline. Touched only on the
+// connection's own single-threaded context.
+class Server::Session : public std::enable_shared_from_this<Server::Session> {
  public:
-  explicit Session(beast::tcp_stream& connection) : stream(connection) {}
-  beast::tcp_stream& stream;
+  explicit Session(tcp::socket socket)
+      : stream(std::move(socket)), deadline(stream.get_executor()) {}
+  beast::tcp_stream stream;
+  asio::steady_timer deadline;
+  asio::cancellation_signal cancel;
   bool busy = false;
+  bool timed_out = false;
+  std::uint64_t requests = 0;  // tells a late timer expiry which request it was armed for
 };
 
 namespace {
@@ -57,8 +63,8 @@ bool is_disconnect(const boost::system::error_code& ec) {
 
 }  // namespace
 
-Server::Server(asio::io_context& io, ServerOptions options, const Router& router)
-    : io_(io), options_(std::move(options)), router_(router), acceptor_(io) {}
+Server::Server(IoPool& io, ServerOptions options, const Router& router)
+    : io_(io), options_(std::move(options)), router_(router), acceptor_(io.main()) {}
 
 Server::~Server() = default;
 
@@ -91,7 +97,7 @@ void Server::stop() {
 
 asio::awaitable<void> Server::accept_loop() {
   while (!stopping_) {
-    auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(io_), kTuple);
+    auto [ec, socket] = co_await acceptor_.async_accept(io_.next(), kTuple);
     if (ec) {
       if (stopping_ || ec == asio::error::operation_aborted) break;
       // Out of descriptors or a transient failure: back off briefly instead of spinning.
@@ -101,13 +107,16 @@ asio::awaitable<void> Server::accept_loop() {
       continue;
     }
     auto executor = socket.get_executor();
-    asio::co_spawn(executor, run_session(std::move(socket)), asio::detached);
+    auto session = std::make_shared<Session>(std::move(socket));
+    // The completion handler keeps the session (and its signal) alive until the coroutine ends.
+    asio::co_spawn(executor, run_session(session),
+                   asio::bind_cancellation_slot(session->cancel.slot(),
+                                                [session](const std::exception_ptr&) {}));
   }
 }
 
 asio::awaitable<Response> Server::dispatch(Request& request, const std::string& correlation_id,
-                                           Outcome& outcome) {
-  using namespace asio::experimental::awaitable_operators;
+                                           Outcome& outcome, Session& session) {
   const std::string_view target = request.target();
   const auto question = target.find('?');
   const auto path = target.substr(0, question);
@@ -130,13 +139,23 @@ asio::awaitable<Response> Server::dispatch(Request& request, const std::string& 
   outcome = {match.route->pattern, match.route->stats.get()};
   const auto deadline = std::chrono::steady_clock::now() + options_.request_timeout;
   Context context(request, path, query, std::move(match.params), correlation_id, deadline);
-  // `||` waits for the first *successful* completion, so the handler's errors must already be
-  // responses when it completes, or a throwing handler would wait for the timer.
-  asio::steady_timer timer(co_await asio::this_coro::executor, deadline);
-  auto first = co_await (invoke(*match.route, context) || timer.async_wait(asio::use_awaitable));
-  if (first.index() == 0) co_return std::move(std::get<0>(first));
-  co_return error_response(Status::gateway_timeout, "timeout",
-                           "the request took longer than the server allows", correlation_id);
+  // Past the deadline the timer emits a cancellation into this coroutine: the handler's pending
+  // operation fails with operation_aborted and invoke() answers 504. A per-connection timer
+  // costs no allocation per request, unlike racing the handler against a fresh timer.
+  session.timed_out = false;
+  session.deadline.expires_at(deadline);
+  // The handler holds the session: an expiry already queued may run after the connection ended
+  // or while it reads its next request.
+  session.deadline.async_wait([owner = session.shared_from_this(), armed_for = ++session.requests](
+                                  const boost::system::error_code& error) {
+    if (error || owner->requests != armed_for || !owner->busy) return;
+    owner->timed_out = true;
+    owner->cancel.emit(asio::cancellation_type::terminal);
+  });
+  Response response = co_await invoke(*match.route, context);
+  session.deadline.cancel();
+  if (session.timed_out) co_await asio::this_coro::reset_cancellation_state();
+  co_return response;
 }
 
 asio::awaitable<Response> Server::invoke(const Router::Route& route, Context& context) {
@@ -150,9 +169,13 @@ asio::awaitable<Response> Server::invoke(const Router::Route& route, Context& co
     }
     co_return response;
   } catch (const std::exception& error) {
-    // Cancelled because the request timed out: the timeout answers, nothing failed here.
     const auto* system = dynamic_cast<const boost::system::system_error*>(&error);
-    if (system != nullptr && system->code() == asio::error::operation_aborted) throw;
+    if (system != nullptr && system->code() == asio::error::operation_aborted) {
+      // Cancelled by the request deadline: the timeout answers, nothing failed here.
+      co_return error_response(Status::gateway_timeout, "timeout",
+                               "the request took longer than the server allows",
+                               context.correlation_id());
+    }
     log::error("handler failed", {{"service", options_.service},
                                   {"route", route.pattern},
                                   {"correlationId", context.correlation_id()},
@@ -162,11 +185,11 @@ asio::awaitable<Response> Server::invoke(const Router::Route& route, Context& co
                            "the server failed to handle the request", context.correlation_id());
 }
 
-asio::awaitable<void> Server::run_session(tcp::socket socket) {
+asio::awaitable<void> Server::run_session(std::shared_ptr<Session> owner) {
+  Session& session = *owner;
+  beast::tcp_stream& stream = session.stream;
   boost::system::error_code ignored;
-  socket.set_option(tcp::no_delay(true), ignored);
-  beast::tcp_stream stream(std::move(socket));
-  Session session(stream);
+  stream.socket().set_option(tcp::no_delay(true), ignored);
   {
     std::lock_guard lock(sessions_mutex_);
     sessions_.insert(&session);
@@ -237,7 +260,7 @@ asio::awaitable<void> Server::run_session(tcp::socket socket) {
     } else {
       Request request = parser.release();
       const bool wants_keep_alive = request.keep_alive();
-      response = co_await dispatch(request, correlation_id, outcome);
+      response = co_await dispatch(request, correlation_id, outcome, session);
       response.keep_alive(wants_keep_alive && response.keep_alive());
     }
     bool keep_alive = answerable && !body_error && response.keep_alive() && !stopping_;

@@ -3,7 +3,8 @@
 #include "base/metrics.h"
 #include "http/router.h"
 
-#include <boost/asio/io_context.hpp>
+#include "base/io_pool.h"
+
 #include <boost/asio/ip/tcp.hpp>
 
 #include <atomic>
@@ -29,10 +30,10 @@ struct ServerOptions {
 
 // One HTTP/1.1 listener: a coroutine per connection with keep-alive, a timeout before every
 // read, limits on header and body size, and errors in the shared shape. Handlers return
-// responses; they never touch the socket.
+// responses; they never touch the socket. Each connection lives on one context of the IoPool.
 class Server {
  public:
-  Server(boost::asio::io_context& io, ServerOptions options, const Router& router);
+  Server(IoPool& io, ServerOptions options, const Router& router);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -58,11 +59,11 @@ class Server {
   };
   boost::asio::awaitable<void> accept_loop();
   boost::asio::awaitable<Response> invoke(const Router::Route& route, Context& context);
-  boost::asio::awaitable<void> run_session(boost::asio::ip::tcp::socket socket);
+  boost::asio::awaitable<void> run_session(std::shared_ptr<Session> session);
   boost::asio::awaitable<Response> dispatch(Request& request, const std::string& correlation_id,
-                                            Outcome& outcome);
+                                            Outcome& outcome, Session& session);
 
-  boost::asio::io_context& io_;
+  IoPool& io_;
   ServerOptions options_;
   const Router& router_;
   boost::asio::ip::tcp::acceptor acceptor_;

@@ -55,14 +55,12 @@ class ServerTest : public ::testing::Test {
     options.access_log = false;
     server_ = std::make_unique<Server>(io_, options, router_);
     port_ = server_->start();
-    for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { io_.run(); });
+    io_.start();
   }
 
   void TearDown() override {
     server_->stop();
-    work_.reset();
     io_.stop();
-    for (auto& thread : threads_) thread.join();
   }
 
   Response call(Method method, std::string target, std::string body = {},
@@ -88,12 +86,10 @@ class ServerTest : public ::testing::Test {
     return boost::json::parse(response.body()).as_object().at("error").as_object();
   }
 
-  asio::io_context io_;
-  asio::executor_work_guard<asio::io_context::executor_type> work_{io_.get_executor()};
+  IoPool io_{2};
   Router router_;
   std::unique_ptr<Server> server_;
   std::uint16_t port_ = 0;
-  std::vector<std::thread> threads_;
 };
 
 TEST_F(ServerTest, HandlerResponseIsReturnedWithCorrelationId) {
@@ -144,10 +140,10 @@ TEST_F(ServerTest, JsonBodiesAreCheckedForTypeAndSyntax) {
 }
 
 TEST_F(ServerTest, ClientPoolReusesConnectionsAndForwardsCorrelationId) {
-  HttpClient client(io_, ClientOptions{});
+  HttpClient client(ClientOptions{});
   const std::string base = "http://127.0.0.1:" + std::to_string(port_);
   for (int i = 0; i < 5; ++i) {
-    auto future = asio::co_spawn(io_, client.get(base, "/ok/x", "corr-123"), asio::use_future);
+    auto future = asio::co_spawn(io_.main(), client.get(base, "/ok/x", "corr-123"), asio::use_future);
     auto response = future.get();
     EXPECT_EQ(response.result_int(), 200);
     EXPECT_EQ(response[kCorrelationHeader], "corr-123");
@@ -160,7 +156,7 @@ TEST_F(ServerTest, ClientPoolReusesConnectionsAndForwardsCorrelationId) {
 }
 
 TEST_F(ServerTest, ClientMapsUnreachableAndSlowUpstreams) {
-  HttpClient client(io_, ClientOptions{.request_timeout = std::chrono::milliseconds(200)});
+  HttpClient client(ClientOptions{.request_timeout = std::chrono::milliseconds(200)});
   // A port nobody listens on: bind and close to get one.
   std::uint16_t closed_port = 0;
   {
@@ -170,7 +166,7 @@ TEST_F(ServerTest, ClientMapsUnreachableAndSlowUpstreams) {
   }
   auto status_of = [&](std::string base, std::string target) {
     try {
-      asio::co_spawn(io_, client.get(base, target, ""), asio::use_future).get();
+      asio::co_spawn(io_.main(), client.get(base, target, ""), asio::use_future).get();
     } catch (const ApiError& error) {
       return error.status();
     }

@@ -1,21 +1,21 @@
 #pragma once
 
+#include "base/io_pool.h"
 #include "base/metrics.h"
 #include "base/settings.h"
 #include "base/worker_pool.h"
 #include "http/client.h"
 
-#include <boost/asio/io_context.hpp>
 
 #include <chrono>
 #include <string>
 
 namespace inkwell::services {
 
-// The shared machinery a service is built on: the I/O context, the blocking-call pool, the
+// The shared machinery a service is built on: the I/O threads, the blocking-call pool, the
 // upstream client, metrics and configuration. Owned by the app; services only borrow it.
 struct Runtime {
-  boost::asio::io_context& io;
+  IoPool& io;
   const Settings& settings;
   metrics::Registry& metrics;
   WorkerPool& blocking;
