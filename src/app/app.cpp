@@ -9,14 +9,16 @@ namespace inkwell::app {
 App::App(Settings settings, const ModuleRegistry& registry)
     : settings_(std::move(settings)), registry_(registry) {}
 
-App::~App() { stop(); }
+App::~App() {
+  stop();
+}
 
-void App::start(const std::vector<std::string>& targets) {
+void App::start(const std::vector<std::string>& targets, bool check_flags) {
   for (const auto& name : registry_.resolve(targets)) {
     const auto& init = registry_.init(name);
     if (init) built_.emplace_back(name, init(*this));
   }
-  settings_.reject_unknown_flags();
+  if (check_flags) settings_.reject_unknown_flags();
   try {
     for (; started_ < built_.size(); ++started_) {
       built_[started_].second->start();

@@ -27,7 +27,9 @@ class App {
   /// Builds every module `targets` need (reading and validating all configuration first, so a
   /// bad value stops the process before anything starts), then starts them in dependency order.
   /// On a failed start, what already started is stopped again and the error rethrown.
-  void start(const std::vector<std::string>& targets);
+  /// `check_flags` rejects flags no built module read (off for `migrate`, which builds only the
+  /// databases but accepts the same command line as `serve`).
+  void start(const std::vector<std::string>& targets, bool check_flags = true);
   /// Stops started modules in reverse order. Idempotent.
   void stop();
 

@@ -3,10 +3,10 @@
 #include "base/log.h"
 #include "services/common/runtime.h"
 
+#include <pthread.h>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
-#include <pthread.h>
 #include <sstream>
 
 namespace {
@@ -68,7 +68,8 @@ int serve(Settings settings, bool migrate_only) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
-  inkwell::log::init(settings.one_of("INKWELL_LOG_LEVEL", "info", {"debug", "info", "warn", "error"}));
+  inkwell::log::init(
+      settings.one_of("INKWELL_LOG_LEVEL", "info", {"debug", "info", "warn", "error"}));
   auto services = split_services(settings.text("INKWELL_SERVICES", "all"));
   if (migrate_only) {
     std::vector<std::string> databases{"runtime"};
@@ -79,7 +80,7 @@ int serve(Settings settings, bool migrate_only) {
     services = databases;
   }
   inkwell::app::App app(std::move(settings), inkwell::app::modules());
-  app.start(services);
+  app.start(services, !migrate_only);
   if (migrate_only) {
     app.stop();
     return 0;

@@ -17,7 +17,8 @@ std::vector<std::string> ModuleRegistry::resolve(const std::vector<std::string>&
   std::function<void(std::string_view)> visit = [&](std::string_view name) {
     if (done.contains(name)) return;
     const auto it = modules_.find(name);
-    if (it == modules_.end()) throw std::invalid_argument("unknown module '" + std::string(name) + "'");
+    if (it == modules_.end())
+      throw std::invalid_argument("unknown module '" + std::string(name) + "'");
     if (!visiting.insert(std::string(name)).second) {
       throw std::logic_error("module dependency cycle through " + std::string(name));
     }
@@ -32,7 +33,8 @@ std::vector<std::string> ModuleRegistry::resolve(const std::vector<std::string>&
 
 const ModuleRegistry::Init& ModuleRegistry::init(std::string_view name) const {
   const auto it = modules_.find(name);
-  if (it == modules_.end()) throw std::invalid_argument("unknown module '" + std::string(name) + "'");
+  if (it == modules_.end())
+    throw std::invalid_argument("unknown module '" + std::string(name) + "'");
   return it->second.init;
 }
 

@@ -1,5 +1,5 @@
-#include "app/app.h"
 #include "app/module_registry.h"
+#include "app/app.h"
 
 #include <gtest/gtest.h>
 

@@ -7,7 +7,6 @@
 #include "storage/database.h"
 #include "storage/migrations.h"
 
-
 #include <filesystem>
 #include <optional>
 #include <thread>
@@ -24,11 +23,8 @@ struct ServiceSpec {
   bool has_database;
 };
 constexpr ServiceSpec kServices[] = {
-    {"ai", 8084, false},
-    {"auth", 8081, true},
-    {"blog", 8082, true},
-    {"gateway", 8080, false},
-    {"notification", 8083, true},
+    {"ai", 8084, false},      {"auth", 8081, true},         {"blog", 8082, true},
+    {"gateway", 8080, false}, {"notification", 8083, true},
 };
 
 std::string upper(std::string_view name) {
@@ -43,32 +39,36 @@ class RuntimeModule : public Module {
   explicit RuntimeModule(App& app)
       : threads_(static_cast<std::size_t>(app.settings().integer(
             "INKWELL_THREADS", std::max(1U, std::thread::hardware_concurrency()), 1, 256))),
-        blocking_("blocking",
-                  static_cast<std::size_t>(app.settings().integer("INKWELL_BLOCKING_THREADS", 8, 1, 256)),
-                  static_cast<std::size_t>(
-                      app.settings().integer("INKWELL_BLOCKING_QUEUE", 1024, 1, 1'000'000))),
+        blocking_(
+            "blocking",
+            static_cast<std::size_t>(app.settings().integer("INKWELL_BLOCKING_THREADS", 8, 1, 256)),
+            static_cast<std::size_t>(
+                app.settings().integer("INKWELL_BLOCKING_QUEUE", 1024, 1, 1'000'000))),
         io_(threads_),
         client_(http::ClientOptions{
-                         .connect_timeout = app.settings().millis(
-                             "INKWELL_UPSTREAM_CONNECT_TIMEOUT_MS", std::chrono::milliseconds(2'000),
-                             std::chrono::milliseconds(10)),
-                         .request_timeout = app.settings().millis(
-                             "INKWELL_UPSTREAM_TIMEOUT_MS", std::chrono::milliseconds(10'000),
-                             std::chrono::milliseconds(10)),
-                     }),
-        runtime_{io_,
-                 app.settings(),
-                 metrics_,
-                 blocking_,
-                 client_,
-                 std::filesystem::absolute(app.settings().text("INKWELL_DATA_DIR", "data")).string(),
-                 std::chrono::steady_clock::now(),
-                 app.settings().millis("INKWELL_SHUTDOWN_GRACE_MS", std::chrono::milliseconds(10'000),
-                                       std::chrono::milliseconds(0))} {
+            .connect_timeout = app.settings().millis("INKWELL_UPSTREAM_CONNECT_TIMEOUT_MS",
+                                                     std::chrono::milliseconds(2'000),
+                                                     std::chrono::milliseconds(10)),
+            .request_timeout = app.settings().millis("INKWELL_UPSTREAM_TIMEOUT_MS",
+                                                     std::chrono::milliseconds(10'000),
+                                                     std::chrono::milliseconds(10)),
+        }),
+        runtime_{
+            io_,
+            app.settings(),
+            metrics_,
+            blocking_,
+            client_,
+            std::filesystem::absolute(app.settings().text("INKWELL_DATA_DIR", "data")).string(),
+            std::chrono::steady_clock::now(),
+            app.settings().millis("INKWELL_SHUTDOWN_GRACE_MS", std::chrono::milliseconds(10'000),
+                                  std::chrono::milliseconds(0)),
+            app.settings().host_ports("KAFKA_BROKERS"),
+            app.settings().url("REDIS_URL", std::nullopt, {"redis"})} {
     app.set_runtime(&runtime_);
     metrics_.add([this](metrics::Exposition& out) {
-      out.gauge("worker_pool_queued", "Blocking calls waiting for a worker.", {{"pool", "blocking"}},
-                static_cast<double>(blocking_.queued()));
+      out.gauge("worker_pool_queued", "Blocking calls waiting for a worker.",
+                {{"pool", "blocking"}}, static_cast<double>(blocking_.queued()));
       client_.collect(out);
     });
   }
@@ -97,18 +97,18 @@ class DatabaseModule : public Module {
     url_ = *app.settings().url("INKWELL_" + upper(service_) + "_DATABASE_URL",
                                "sqlite://" + data_dir + "/" + service_ + ".db",
                                {"postgresql", "postgres", "sqlite"});
-    options_.pool_size = static_cast<std::size_t>(
-        app.settings().integer("INKWELL_DATABASE_POOL_SIZE", 8, 1, 512));
+    options_.pool_size =
+        static_cast<std::size_t>(app.settings().integer("INKWELL_DATABASE_POOL_SIZE", 8, 1, 512));
   }
 
   void start() override {
     database_ = storage::open_database(url_, options_);
     const auto report = storage::apply_migrations(*database_, migrations());
-    log::info("database ready", {{"service", service_},
-                                 {"dialect", database_->dialect() == storage::Dialect::postgres
-                                                 ? "postgres"
-                                                 : "sqlite"},
-                                 {"migrationsApplied", report.applied.size()}});
+    log::info(
+        "database ready",
+        {{"service", service_},
+         {"dialect", database_->dialect() == storage::Dialect::postgres ? "postgres" : "sqlite"},
+         {"migrationsApplied", report.applied.size()}});
     app_.set_database(service_, database_.get());
   }
 
@@ -146,15 +146,19 @@ class ServiceModule : public Module {
 // The gateway: the public port, aggregating the health of every service behind it.
 class GatewayModule : public Module {
  public:
-  explicit GatewayModule(App& app) : gateway_(app.runtime(), upstreams()) {}
+  explicit GatewayModule(App& app) : gateway_(app.runtime(), upstreams(app.settings())) {}
   void start() override { gateway_.start(); }
   void stop() override { gateway_.stop(); }
 
  private:
-  static std::vector<std::pair<std::string, std::uint16_t>> upstreams() {
+  // Each service where this process's configuration puts it (INKWELL_<SVC>_PORT); a service
+  // elsewhere, or on port 0, is named by INKWELL_<SVC>_URL instead.
+  static std::vector<std::pair<std::string, std::uint16_t>> upstreams(const Settings& settings) {
     std::vector<std::pair<std::string, std::uint16_t>> out;
     for (const auto& spec : kServices) {
-      if (spec.name != services::gateway::GatewayService::kName) out.emplace_back(spec.name, spec.port);
+      if (spec.name == services::gateway::GatewayService::kName) continue;
+      out.emplace_back(spec.name,
+                       settings.port("INKWELL_" + upper(spec.name) + "_PORT", spec.port));
     }
     return out;
   }
@@ -175,7 +179,8 @@ ModuleRegistry build() {
       dependencies.push_back(name + "-database");
     }
     if (spec.name == services::gateway::GatewayService::kName) {
-      registry.add(name, dependencies, [](App& app) { return std::make_unique<GatewayModule>(app); });
+      registry.add(name, dependencies,
+                   [](App& app) { return std::make_unique<GatewayModule>(app); });
     } else {
       registry.add(name, dependencies,
                    [&spec](App& app) { return std::make_unique<ServiceModule>(app, spec); });

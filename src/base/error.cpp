@@ -4,24 +4,27 @@
 
 namespace inkwell {
 
-ApiError::ApiError(int status, std::string code, std::string message, boost::json::object details)
-    : std::runtime_error(std::move(message)),
+ApiError::ApiError(int status, std::string code, const std::string& message,
+                   boost::json::object details)
+    : std::runtime_error(message),
       status_(status),
       code_(std::move(code)),
       details_(std::move(details)) {}
 
-ApiError ApiError::bad_request(std::string message, boost::json::object details) {
-  return {400, "bad_request", std::move(message), std::move(details)};
+ApiError ApiError::bad_request(const std::string& message, boost::json::object details) {
+  return {400, "bad_request", message, std::move(details)};
 }
 
-ApiError ApiError::not_found(std::string message) { return {404, "not_found", std::move(message)}; }
-
-ApiError ApiError::unprocessable(std::string message, boost::json::object details) {
-  return {422, "validation_failed", std::move(message), std::move(details)};
+ApiError ApiError::not_found(const std::string& message) {
+  return {404, "not_found", message};
 }
 
-ApiError ApiError::unavailable(std::string message) {
-  return {503, "service_unavailable", std::move(message)};
+ApiError ApiError::unprocessable(const std::string& message, boost::json::object details) {
+  return {422, "validation_failed", message, std::move(details)};
+}
+
+ApiError ApiError::unavailable(const std::string& message) {
+  return {503, "service_unavailable", message};
 }
 
 std::string error_body(std::string_view code, std::string_view message,

@@ -11,16 +11,17 @@ namespace inkwell {
 // An error a client caused or must be told about; rendered in the shared error shape.
 class ApiError : public std::runtime_error {
  public:
-  ApiError(int status, std::string code, std::string message, boost::json::object details = {});
+  ApiError(int status, std::string code, const std::string& message,
+           boost::json::object details = {});
 
   int status() const noexcept { return status_; }
   const std::string& code() const noexcept { return code_; }
   const boost::json::object& details() const noexcept { return details_; }
 
-  static ApiError bad_request(std::string message, boost::json::object details = {});
-  static ApiError not_found(std::string message = "resource not found");
-  static ApiError unprocessable(std::string message, boost::json::object details);
-  static ApiError unavailable(std::string message);
+  static ApiError bad_request(const std::string& message, boost::json::object details = {});
+  static ApiError not_found(const std::string& message = "resource not found");
+  static ApiError unprocessable(const std::string& message, boost::json::object details);
+  static ApiError unavailable(const std::string& message);
 
  private:
   int status_;

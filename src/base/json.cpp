@@ -77,7 +77,7 @@ std::optional<bool> Fields::boolean(std::string_view key, Presence presence) {
   return found->get_bool();
 }
 
-void Fields::fail(std::string_view key, std::string message) {
+void Fields::fail(std::string_view key, std::string_view message) {
   if (!errors_.contains(key)) errors_[key] = message;
 }
 

@@ -29,7 +29,7 @@ class Fields {
   const boost::json::value* value(std::string_view key) const;
 
   /// Records a problem with one field; the first problem per field wins.
-  void fail(std::string_view key, std::string message);
+  void fail(std::string_view key, std::string_view message);
   bool ok() const { return errors_.empty(); }
   /// Throws ApiError 422 with per-field details when any field failed.
   void finish() const;

@@ -1,10 +1,10 @@
 #include "base/metrics.h"
 
+#include <unistd.h>
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
-#include <unistd.h>
 
 namespace inkwell::metrics {
 namespace {
@@ -55,7 +55,8 @@ void append_number(std::string& out, double value) {
 void Histogram::observe(double seconds) noexcept {
   const auto it = std::lower_bound(kBounds.begin(), kBounds.end(), seconds);
   if (it != kBounds.end()) {
-    buckets_[static_cast<std::size_t>(it - kBounds.begin())].fetch_add(1, std::memory_order_relaxed);
+    buckets_[static_cast<std::size_t>(it - kBounds.begin())].fetch_add(1,
+                                                                       std::memory_order_relaxed);
   }
   count_.fetch_add(1, std::memory_order_relaxed);
   const double nanos = std::max(0.0, seconds) * 1e9;

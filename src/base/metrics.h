@@ -73,7 +73,7 @@ class Registry {
  private:
   mutable std::mutex mutex_;
   std::map<std::uint64_t, Collector> collectors_;  // guarded by mutex_
-  std::uint64_t next_id_ = 1;                       // guarded by mutex_
+  std::uint64_t next_id_ = 1;                      // guarded by mutex_
 };
 
 /// Resident set size of this process in bytes (from /proc/self/statm), 0 when unknown.

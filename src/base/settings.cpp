@@ -28,7 +28,8 @@ bool parse_int(std::string_view text, std::int64_t& out) {
 }  // namespace
 
 ConfigError::ConfigError(std::string_view variable, std::string_view problem)
-    : std::runtime_error(std::string(variable) + ": " + std::string(problem)), variable_(variable) {}
+    : std::runtime_error(std::string(variable) + ": " + std::string(problem)),
+      variable_(variable) {}
 
 Settings::Settings(std::map<std::string, std::string, std::less<>> environment,
                    const std::vector<std::string>& flags)
@@ -112,8 +113,7 @@ std::chrono::milliseconds Settings::millis(std::string_view variable,
                                            std::chrono::milliseconds fallback,
                                            std::chrono::milliseconds min) const {
   constexpr std::int64_t kMaxMillis = 24LL * 3600 * 1000;
-  return std::chrono::milliseconds(
-      integer(variable, fallback.count(), min.count(), kMaxMillis));
+  return std::chrono::milliseconds(integer(variable, fallback.count(), min.count(), kMaxMillis));
 }
 
 bool Settings::boolean(std::string_view variable, bool fallback) const {
@@ -167,10 +167,10 @@ std::optional<std::string> Settings::host_ports(std::string_view variable) const
     const auto item = rest.substr(0, comma);
     const auto colon = item.rfind(':');
     std::int64_t port = 0;
-    if (colon == std::string_view::npos || colon == 0 ||
-        !parse_int(item.substr(colon + 1), port) || port < 1 || port > 65535) {
-      throw ConfigError(variable, "must be a comma-separated list of host:port, got " +
-                                      quoted(item));
+    if (colon == std::string_view::npos || colon == 0 || !parse_int(item.substr(colon + 1), port) ||
+        port < 1 || port > 65535) {
+      throw ConfigError(variable,
+                        "must be a comma-separated list of host:port, got " + quoted(item));
     }
     if (comma == std::string_view::npos) break;
     rest.remove_prefix(comma + 1);
@@ -180,7 +180,8 @@ std::optional<std::string> Settings::host_ports(std::string_view variable) const
 
 void Settings::reject_unknown_flags() const {
   for (const auto& [flag, value] : flags_) {
-    if (!read_flags_.contains(flag)) throw ConfigError("--" + flag, "unknown flag");
+    if (!read_flags_.contains(flag))
+      throw ConfigError("--" + flag, "unknown flag, or not used by the selected services");
   }
 }
 

@@ -8,7 +8,9 @@ WorkerPool::WorkerPool(std::string name, std::size_t threads, std::size_t queue_
   for (std::size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { work(); });
 }
 
-WorkerPool::~WorkerPool() { stop(); }
+WorkerPool::~WorkerPool() {
+  stop();
+}
 
 void WorkerPool::stop() {
   {

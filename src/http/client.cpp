@@ -107,8 +107,8 @@ class HttpClient::Pool {
   std::string port_;
   std::atomic<std::uint64_t> connections_made_{0};
   mutable std::mutex mutex_;
-  std::vector<Connection> idle_;               // guarded by mutex_
-  tcp::resolver::results_type endpoints_;      // guarded by mutex_
+  std::vector<Connection> idle_;           // guarded by mutex_
+  tcp::resolver::results_type endpoints_;  // guarded by mutex_
 };
 
 namespace {
@@ -145,8 +145,8 @@ asio::awaitable<Response> HttpClient::send(std::string_view base_url, Request re
   Pool& pool = pool_for(base_url);
   const auto executor = co_await asio::this_coro::executor;
   const auto now = Clock::now();
-  const auto limit = std::min(deadline.value_or(Clock::time_point::max()),
-                              now + options_.request_timeout);
+  const auto limit =
+      std::min(deadline.value_or(Clock::time_point::max()), now + options_.request_timeout);
   if (limit <= now) {
     throw ApiError(504, "upstream_timeout", "no time left to call upstream " + pool.name());
   }
@@ -182,7 +182,8 @@ asio::awaitable<Response> HttpClient::send(std::string_view base_url, Request re
     }
     if (!error) {
       Response response = parser.release();
-      if (response.keep_alive()) pool.give_back(std::move(connection), options_.max_idle_per_upstream);
+      if (response.keep_alive())
+        pool.give_back(std::move(connection), options_.max_idle_per_upstream);
       co_return response;
     }
     // The expiry can surface as `timeout` or as the cancelled inner operation.

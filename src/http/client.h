@@ -42,10 +42,9 @@ class HttpClient {
       std::optional<std::chrono::steady_clock::time_point> deadline = std::nullopt);
 
   /// Convenience: GET base_url + target.
-  boost::asio::awaitable<Response> get(std::string_view base_url, std::string_view target,
-                                       std::string_view correlation_id,
-                                       std::optional<std::chrono::steady_clock::time_point>
-                                           deadline = std::nullopt);
+  boost::asio::awaitable<Response> get(
+      std::string_view base_url, std::string_view target, std::string_view correlation_id,
+      std::optional<std::chrono::steady_clock::time_point> deadline = std::nullopt);
 
   void collect(metrics::Exposition& out) const;
 

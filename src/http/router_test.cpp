@@ -72,12 +72,16 @@ TEST(Router, StatsAreExportedPerRouteAndStatusWithUnmatchedKeptApart) {
   metrics::Exposition out;
   router.collect(out, "auth");
   const auto text = out.text();
-  EXPECT_NE(text.find(R"(http_requests_total{service="auth",method="GET",route="/health",status="200"} 2)"),
-            std::string::npos)
+  EXPECT_NE(
+      text.find(
+          R"(http_requests_total{service="auth",method="GET",route="/health",status="200"} 2)"),
+      std::string::npos)
       << text;
   EXPECT_NE(text.find(R"(route="unmatched",status="404"} 1)"), std::string::npos) << text;
-  EXPECT_NE(text.find(R"(http_request_duration_seconds_count{service="auth",method="GET",route="/health"} 2)"),
-            std::string::npos)
+  EXPECT_NE(
+      text.find(
+          R"(http_request_duration_seconds_count{service="auth",method="GET",route="/health"} 2)"),
+      std::string::npos)
       << text;
 }
 

@@ -5,9 +5,9 @@
 #include "base/log.h"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -48,8 +48,8 @@ namespace {
 bool valid_correlation_id(std::string_view id) {
   if (id.empty() || id.size() > 128) return false;
   return std::all_of(id.begin(), id.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_' || c == '.' || c == ':';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.' || c == ':';
   });
 }
 
@@ -70,10 +70,15 @@ Server::~Server() = default;
 
 std::uint16_t Server::start() {
   tcp::endpoint endpoint(asio::ip::make_address(options_.host), options_.port);
-  acceptor_.open(endpoint.protocol());
-  acceptor_.set_option(asio::socket_base::reuse_address(true));
-  acceptor_.bind(endpoint);
-  acceptor_.listen(asio::socket_base::max_listen_connections);
+  try {
+    acceptor_.open(endpoint.protocol());
+    acceptor_.set_option(asio::socket_base::reuse_address(true));
+    acceptor_.bind(endpoint);
+    acceptor_.listen(asio::socket_base::max_listen_connections);
+  } catch (const boost::system::system_error& error) {
+    throw std::runtime_error(options_.service + " cannot listen on " + options_.host + ":" +
+                             std::to_string(options_.port) + ": " + error.code().message());
+  }
   const auto port = acceptor_.local_endpoint().port();
   asio::co_spawn(acceptor_.get_executor(), accept_loop(), asio::detached);
   return port;
@@ -120,19 +125,20 @@ asio::awaitable<Response> Server::dispatch(Request& request, const std::string& 
   const std::string_view target = request.target();
   const auto question = target.find('?');
   const auto path = target.substr(0, question);
-  const auto query = question == std::string_view::npos ? std::string_view{}
-                                                        : target.substr(question + 1);
-  auto match = router_.match(request.method(), path);
+  const auto query =
+      question == std::string_view::npos ? std::string_view{} : target.substr(question + 1);
+  // HEAD is answered like GET; the session drops the body.
+  const bool head = request.method() == Method::head;
+  auto match = router_.match(head ? Method::get : request.method(), path);
   if (match.kind == Router::Match::Kind::not_found) {
-    co_return error_response(Status::not_found, "not_found",
-                             "no route for " + std::string(request.method_string()) + " " +
-                                 std::string(path),
-                             correlation_id);
+    co_return error_response(
+        Status::not_found, "not_found",
+        "no route for " + std::string(request.method_string()) + " " + std::string(path),
+        correlation_id);
   }
   if (match.kind == Router::Match::Kind::method_not_allowed) {
     auto response = error_response(Status::method_not_allowed, "method_not_allowed",
-                                   "method not allowed; allowed: " + match.allowed,
-                                   correlation_id);
+                                   "method not allowed; allowed: " + match.allowed, correlation_id);
     response.set(beast_http::field::allow, match.allowed);
     co_return response;
   }
@@ -162,8 +168,8 @@ asio::awaitable<Response> Server::invoke(const Router::Route& route, Context& co
   try {
     co_return co_await route.handler(context);
   } catch (const ApiError& error) {
-    auto response = error_response(static_cast<Status>(error.status()), error.code(),
-                                   error.what(), context.correlation_id(), error.details());
+    auto response = error_response(static_cast<Status>(error.status()), error.code(), error.what(),
+                                   context.correlation_id(), error.details());
     if (error.status() == 503 || error.status() == 429) {
       response.set(beast_http::field::retry_after, "1");
     }
@@ -185,6 +191,27 @@ asio::awaitable<Response> Server::invoke(const Router::Route& route, Context& co
                            "the server failed to handle the request", context.correlation_id());
 }
 
+namespace {
+
+// The answer to a request that could not be read whole; the connection closes after it.
+Response rejection(const boost::system::error_code& error, std::string_view correlation_id) {
+  Response response;
+  if (error == beast_http::error::header_limit) {
+    response = error_response(Status::request_header_fields_too_large, "headers_too_large",
+                              "request headers are too large", correlation_id);
+  } else if (error == beast_http::error::body_limit) {
+    response = error_response(Status::payload_too_large, "payload_too_large",
+                              "request body is larger than the server accepts", correlation_id);
+  } else {
+    response = error_response(Status::bad_request, "bad_request", "malformed HTTP request",
+                              correlation_id);
+  }
+  response.keep_alive(false);
+  return response;
+}
+
+}  // namespace
+
 asio::awaitable<void> Server::run_session(std::shared_ptr<Session> owner) {
   Session& session = *owner;
   beast::tcp_stream& stream = session.stream;
@@ -197,93 +224,71 @@ asio::awaitable<void> Server::run_session(std::shared_ptr<Session> owner) {
   ++open_;
   beast::flat_buffer buffer;
 
-  // Answers a request that could not be read, then the connection closes.
-  auto reject = [&](Status status, std::string_view code, std::string_view message) {
-    auto response = error_response(status, code, message, new_uuid());
-    response.keep_alive(false);
-    return response;
-  };
-
   while (!stopping_) {
     beast_http::request_parser<beast_http::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(options_.max_header_bytes));
     parser.body_limit(options_.max_body_bytes);
     stream.expires_after(options_.header_timeout);
-    auto [read_error, header_bytes] =
+    auto [error, header_bytes] =
         co_await beast_http::async_read_header(stream, buffer, parser, kTuple);
-    if (read_error == beast_http::error::header_limit) {
-      auto response = reject(Status::request_header_fields_too_large, "headers_too_large",
-                             "request headers are too large");
-      co_await beast_http::async_write(stream, response, kTuple);
-      break;
-    }
-    if (read_error == beast_http::error::body_limit) {
-      auto response = reject(Status::payload_too_large, "payload_too_large",
-                             "request body is larger than the server accepts");
-      co_await beast_http::async_write(stream, response, kTuple);
-      break;
-    }
-    if (read_error) {
-      if (!is_disconnect(read_error)) {
-        auto response = reject(Status::bad_request, "bad_request", "malformed HTTP request");
-        co_await beast_http::async_write(stream, response, kTuple);
-      }
-      break;
-    }
+    // Gone, idle past the keep-alive limit, or too slow to send its headers: nothing to answer.
+    if (error && is_disconnect(error)) break;
 
     session.busy = true;
     ++in_flight_;
     const auto started = std::chrono::steady_clock::now();
-    stream.expires_after(options_.request_timeout);
-    const auto method = parser.get().method();
+    // A Content-Length over the limit fails the header read, but the fields are all parsed.
+    const bool have_header = parser.is_header_done() || error == beast_http::error::body_limit;
+    const auto method = have_header ? parser.get().method() : Method::unknown;
     std::string correlation_id;
-    {
-      const auto incoming = parser.get()[kCorrelationHeader];
-      correlation_id = valid_correlation_id(incoming) ? std::string(incoming) : new_uuid();
+    if (have_header && valid_correlation_id(parser.get()[kCorrelationHeader])) {
+      correlation_id = parser.get()[kCorrelationHeader];
+    } else {
+      correlation_id = new_uuid();
     }
-    if (beast::iequals(parser.get()[beast_http::field::expect], "100-continue")) {
-      beast_http::response<beast_http::empty_body> go_on{Status::continue_, 11};
-      co_await beast_http::async_write(stream, go_on, kTuple);
-    }
-    boost::system::error_code body_error;
-    if (!parser.is_done()) {
-      std::tie(body_error, std::ignore) = co_await beast_http::async_read(stream, buffer, parser, kTuple);
-    }
-    const bool answerable = !body_error || !is_disconnect(body_error);
-    Response response;
     Outcome outcome{"unmatched", &router_.unmatched_stats()};
-    if (body_error == beast_http::error::body_limit) {
-      response = reject(Status::payload_too_large, "payload_too_large",
-                        "request body is larger than the server accepts");
-    } else if (body_error) {
-      response = reject(Status::bad_request, "bad_request", "malformed HTTP request body");
+    Response response;
+    if (!error) {
+      stream.expires_after(options_.request_timeout);
+      if (beast::iequals(parser.get()[beast_http::field::expect], "100-continue")) {
+        beast_http::response<beast_http::empty_body> go_on{Status::continue_, 11};
+        co_await beast_http::async_write(stream, go_on, kTuple);
+      }
+      if (!parser.is_done()) {
+        std::tie(error, std::ignore) =
+            co_await beast_http::async_read(stream, buffer, parser, kTuple);
+      }
+    }
+    const bool answerable = !error || !is_disconnect(error);
+    if (error) {
+      response = rejection(error, correlation_id);
     } else {
       Request request = parser.release();
       const bool wants_keep_alive = request.keep_alive();
       response = co_await dispatch(request, correlation_id, outcome, session);
-      response.keep_alive(wants_keep_alive && response.keep_alive());
+      if (method == Method::head) response.body().clear();  // Content-Length stays
+      response.keep_alive(wants_keep_alive && response.keep_alive() && !stopping_);
     }
-    bool keep_alive = answerable && !body_error && response.keep_alive() && !stopping_;
+    bool keep_alive = answerable && response.keep_alive();
     if (answerable) {
-      response.keep_alive(keep_alive);
       response.set(kCorrelationHeader, correlation_id);
       auto [write_error, written] = co_await beast_http::async_write(stream, response, kTuple);
       if (write_error) keep_alive = false;
+      const double seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      const unsigned status = response.result_int();
+      outcome.stats->record(status, seconds);
+      if (options_.access_log) {
+        log::info("request", {{"service", options_.service},
+                              {"method", beast_http::to_string(method)},
+                              {"route", outcome.route},
+                              {"status", status},
+                              {"durationUs", static_cast<std::int64_t>(seconds * 1e6)},
+                              {"correlationId", correlation_id}});
+      }
     }
-    const double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    const unsigned status = response.result_int();
-    outcome.stats->record(status, seconds);
     --in_flight_;
     session.busy = false;
-    if (options_.access_log) {
-      log::info("request", {{"service", options_.service},
-                            {"method", beast_http::to_string(method)},
-                            {"route", outcome.route},
-                            {"status", status},
-                            {"durationUs", static_cast<std::int64_t>(seconds * 1e6)},
-                            {"correlationId", correlation_id}});
-    }
     if (!keep_alive) break;
   }
 

@@ -1,8 +1,9 @@
-#include "http/client.h"
 #include "http/server.h"
+#include "http/client.h"
 
 #include "base/error.h"
 
+#include <gtest/gtest.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -12,7 +13,6 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/json/parse.hpp>
-#include <gtest/gtest.h>
 
 #include <thread>
 
@@ -143,7 +143,8 @@ TEST_F(ServerTest, ClientPoolReusesConnectionsAndForwardsCorrelationId) {
   HttpClient client(ClientOptions{});
   const std::string base = "http://127.0.0.1:" + std::to_string(port_);
   for (int i = 0; i < 5; ++i) {
-    auto future = asio::co_spawn(io_.main(), client.get(base, "/ok/x", "corr-123"), asio::use_future);
+    auto future =
+        asio::co_spawn(io_.main(), client.get(base, "/ok/x", "corr-123"), asio::use_future);
     auto response = future.get();
     EXPECT_EQ(response.result_int(), 200);
     EXPECT_EQ(response[kCorrelationHeader], "corr-123");

@@ -1,9 +1,9 @@
 // The local stack is what the other integration tests stand on: Kafka answers metadata requests
 // and has every topic of DESIGN.md section 5 with three partitions, and Redis answers commands.
-#include <boost/url/parse.hpp>
 #include <gtest/gtest.h>
 #include <hiredis/hiredis.h>
 #include <librdkafka/rdkafkacpp.h>
+#include <boost/url/parse.hpp>
 
 #include <cstdlib>
 #include <map>
@@ -34,7 +34,8 @@ TEST(Stack, KafkaHasEveryTopicWithThreePartitionsAndItsDeadLetterTopic) {
   ASSERT_EQ(producer->metadata(true, nullptr, &raw, 10'000), RdKafka::ERR_NO_ERROR);
   std::unique_ptr<RdKafka::Metadata> metadata(raw);
   std::map<std::string, std::size_t> partitions;
-  for (const auto* topic : *metadata->topics()) partitions[topic->topic()] = topic->partitions()->size();
+  for (const auto* topic : *metadata->topics())
+    partitions[topic->topic()] = topic->partitions()->size();
   for (const std::string topic : {"user.registered", "user.updated", "post.created", "post.liked",
                                   "comment.created", "user.followed", "post.summarized"}) {
     EXPECT_EQ(partitions[topic], 3U) << topic;

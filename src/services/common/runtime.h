@@ -6,8 +6,8 @@
 #include "base/worker_pool.h"
 #include "http/client.h"
 
-
 #include <chrono>
+#include <optional>
 #include <string>
 
 namespace inkwell::services {
@@ -23,6 +23,8 @@ struct Runtime {
   std::string data_dir;
   std::chrono::steady_clock::time_point started;
   std::chrono::milliseconds shutdown_grace;
+  std::optional<std::string> kafka_brokers;  // validated host:port list; unset = embedded bus
+  std::optional<std::string> redis_url;      // validated redis:// URL; unset = in-memory
 };
 
 /// The build's version string.

@@ -5,13 +5,13 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/url/parse.hpp>
 
 #include <algorithm>
@@ -23,7 +23,9 @@ namespace inkwell::services {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
-std::string_view version() { return INKWELL_VERSION; }
+std::string_view version() {
+  return INKWELL_VERSION;
+}
 
 namespace {
 
@@ -46,12 +48,12 @@ http::ServerOptions server_options(const Settings& settings, const std::string& 
   options.port = settings.port(prefix + "PORT", default_port);
   options.max_body_bytes = static_cast<std::size_t>(
       settings.integer("INKWELL_MAX_BODY_BYTES", 1024 * 1024, 1024, 1024LL * 1024 * 1024));
-  options.header_timeout = settings.millis("INKWELL_HEADER_TIMEOUT_MS",
-                                           std::chrono::milliseconds(10'000),
-                                           std::chrono::milliseconds(100));
-  options.request_timeout = settings.millis("INKWELL_REQUEST_TIMEOUT_MS",
-                                            std::chrono::milliseconds(30'000),
-                                            std::chrono::milliseconds(100));
+  options.header_timeout =
+      settings.millis("INKWELL_HEADER_TIMEOUT_MS", std::chrono::milliseconds(10'000),
+                      std::chrono::milliseconds(100));
+  options.request_timeout =
+      settings.millis("INKWELL_REQUEST_TIMEOUT_MS", std::chrono::milliseconds(30'000),
+                      std::chrono::milliseconds(100));
   options.access_log = settings.boolean("INKWELL_ACCESS_LOG", true);
   return options;
 }
@@ -59,7 +61,7 @@ http::ServerOptions server_options(const Settings& settings, const std::string& 
 }  // namespace
 
 ServiceHost::ServiceHost(Runtime& runtime, std::string name, std::uint16_t default_port,
-                         std::string default_host)
+                         const std::string& default_host)
     : runtime_(runtime), name_(std::move(name)) {
   server_ = std::make_unique<http::Server>(
       runtime_.io, server_options(runtime_.settings, name_, default_port, default_host), router_);
@@ -70,25 +72,27 @@ ServiceHost::~ServiceHost() {
 }
 
 void ServiceHost::add_operational_routes() {
-  router_.add(http::Method::get, "/health", [this](http::Context&) -> asio::awaitable<http::Response> {
-    std::pair<boost::json::object, bool> report;
-    if (health_report_) {
-      report = co_await health_report_();
-    } else {
-      report = co_await default_health();
-    }
-    auto& [body, healthy] = report;
-    body["status"] = healthy ? "ok" : "degraded";
-    co_return http::json_response(healthy ? http::Status::ok : http::Status::service_unavailable,
-                                  body);
-  });
-  router_.add(http::Method::get, "/metrics", [this](http::Context&) -> asio::awaitable<http::Response> {
-    co_return http::text_response(http::Status::ok, "text/plain; version=0.0.4",
-                                  runtime_.metrics.render());
-  });
+  router_.add(http::Method::get, "/health",
+              [this](http::Context&) -> asio::awaitable<http::Response> {
+                std::pair<boost::json::object, bool> report;
+                if (health_report_) {
+                  report = co_await health_report_();
+                } else {
+                  report = co_await default_health();
+                }
+                auto& [body, healthy] = report;
+                body["status"] = healthy ? "ok" : "degraded";
+                co_return http::json_response(
+                    healthy ? http::Status::ok : http::Status::service_unavailable, body);
+              });
+  router_.add(http::Method::get, "/metrics",
+              [this](http::Context&) -> asio::awaitable<http::Response> {
+                co_return http::text_response(http::Status::ok, "text/plain; version=0.0.4",
+                                              runtime_.metrics.render());
+              });
   // Fixed bytes per service: build identification for operators and a baseline benchmark route.
-  const std::string version_body = R"({"name":"inkwell","service":")" + name_ +
-                                   R"(","version":")" + std::string(version()) + R"("})";
+  const std::string version_body = R"({"name":"inkwell","service":")" + name_ + R"(","version":")" +
+                                   std::string(version()) + R"("})";
   router_.add(http::Method::get, "/version",
               [version_body](http::Context&) -> asio::awaitable<http::Response> {
                 co_return http::text_response(http::Status::ok, "application/json", version_body);
@@ -112,18 +116,18 @@ asio::awaitable<std::pair<boost::json::object, bool>> ServiceHost::default_healt
     body["database"] = "none";
   }
   constexpr std::chrono::milliseconds kProbeTimeout{1'000};
-  if (auto brokers = runtime_.settings.optional("KAFKA_BROKERS")) {
+  if (const auto& brokers = runtime_.kafka_brokers) {
     auto state = co_await probe_tcp(*brokers, "", "", kProbeTimeout);
     healthy = healthy && state == "ok";
     body["kafka"] = state;
   } else {
     body["kafka"] = "embedded";
   }
-  if (auto redis = runtime_.settings.optional("REDIS_URL")) {
+  if (const auto& redis = runtime_.redis_url) {
     auto url = boost::urls::parse_absolute_uri(*redis);
-    std::string target = url ? std::string(url->host()) + ":" +
-                                   (url->has_port() ? std::string(url->port()) : "6379")
-                             : "";
+    std::string target =
+        url ? std::string(url->host()) + ":" + (url->has_port() ? std::string(url->port()) : "6379")
+            : "";
     auto state = co_await probe_tcp(target, "PING\r\n", "+PONG", kProbeTimeout);
     healthy = healthy && state == "ok";
     body["redis"] = state;
@@ -140,10 +144,11 @@ std::uint16_t ServiceHost::start() {
   add_operational_routes();
   metrics_id_ = runtime_.metrics.add([this](metrics::Exposition& out) { server_->collect(out); });
   const auto port = server_->start();
-  log::info("listening", {{"service", name_},
-                          {"host", server_->options().host},
-                          {"port", port},
-                          {"url", "http://" + server_->options().host + ":" + std::to_string(port)}});
+  log::info("listening",
+            {{"service", name_},
+             {"host", server_->options().host},
+             {"port", port},
+             {"url", "http://" + server_->options().host + ":" + std::to_string(port)}});
   return port;
 }
 
@@ -178,12 +183,12 @@ asio::awaitable<std::string> probe_tcp(std::string host_ports, std::string hello
         co_await asio::async_connect(socket, endpoints, asio::as_tuple(asio::use_awaitable));
     if (connect_error) co_return false;
     if (hello.empty()) co_return true;
-    auto [write_error, written] = co_await asio::async_write(
-        socket, asio::buffer(hello), asio::as_tuple(asio::use_awaitable));
+    auto [write_error, written] = co_await asio::async_write(socket, asio::buffer(hello),
+                                                             asio::as_tuple(asio::use_awaitable));
     if (write_error) co_return false;
     std::string reply(expect.size(), '\0');
-    auto [read_error, read] = co_await asio::async_read(
-        socket, asio::buffer(reply), asio::as_tuple(asio::use_awaitable));
+    auto [read_error, read] =
+        co_await asio::async_read(socket, asio::buffer(reply), asio::as_tuple(asio::use_awaitable));
     co_return !read_error && reply == expect;
   };
   auto outcome = co_await (attempt() || timer.async_wait(asio::use_awaitable));

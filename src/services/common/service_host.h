@@ -27,7 +27,7 @@ class ServiceHost {
 
   /// Reads this service's listener settings; throws ConfigError on bad values.
   ServiceHost(Runtime& runtime, std::string name, std::uint16_t default_port,
-              std::string default_host = "127.0.0.1");
+              const std::string& default_host = "127.0.0.1");
   ~ServiceHost();
 
   http::Router& router() { return router_; }
@@ -36,7 +36,8 @@ class ServiceHost {
 
   /// Replaces the default /health body (database, kafka, redis checks) with a custom one, as
   /// the gateway's aggregate. The function returns the body and whether the service is healthy.
-  using HealthReport = std::function<boost::asio::awaitable<std::pair<boost::json::object, bool>>()>;
+  using HealthReport =
+      std::function<boost::asio::awaitable<std::pair<boost::json::object, bool>>()>;
   void set_health_report(HealthReport report) { health_report_ = std::move(report); }
   void set_database(storage::Database* database) { database_ = database; }
 

@@ -62,8 +62,9 @@ asio::awaitable<std::pair<boost::json::object, bool>> GatewayService::aggregate_
   auto [body, healthy] = co_await host_.default_health();
   boost::json::object services;
   for (std::size_t i = 0; i < upstreams_.size(); ++i) {
-    boost::json::value result = errors[i] ? boost::json::value(boost::json::object{{"status", "down"}})
-                                          : std::move(results[i]);
+    boost::json::value result = errors[i]
+                                    ? boost::json::value(boost::json::object{{"status", "down"}})
+                                    : std::move(results[i]);
     const auto* status = result.as_object().if_contains("status");
     healthy = healthy && status != nullptr && status->is_string() && status->get_string() == "ok";
     services[upstreams_[i].first] = std::move(result);

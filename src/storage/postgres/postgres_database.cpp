@@ -29,6 +29,8 @@ template <typename... F>
 struct Overloaded : F... {
   using F::operator()...;
 };
+template <typename... F>
+Overloaded(F...) -> Overloaded<F...>;  // clang-tidy's clang 14 lacks aggregate CTAD
 
 // libpq messages span several indented lines; errors here are one line.
 std::string first_line(std::string_view text) {
