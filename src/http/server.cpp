@@ -4,17 +4,18 @@
 #include "base/ids.h"
 #include "base/log.h"
 
+#include <algorithm>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
@@ -28,19 +29,29 @@ namespace beast = boost::beast;
 using tcp = asio::ip::tcp;
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
-// One open connection: its stream, whether a request is in progress (as seen by stop()), and the
-// timer and signal that cancel a handler running past its deadline. Touched only on the
-// connection's own single-threaded context.
-class Server::Session : public std::enable_shared_from_this<Server::Session> {
+using Clock = std::chrono::steady_clock;
+
+// One open connection and its watchdog. Touched only on the connection's own single-threaded
+// context. Instead of arming a timer around every read and write (Beast's tcp_stream does, which
+// costs two timer operations per I/O call), the session moves one `deadline` forward as the
+// request progresses and a coarse watchdog tick compares against it: past the deadline it closes
+// the socket when the session waits on the client, or cancels the handler when it waits on work.
+class Server::Session {
  public:
-  explicit Session(tcp::socket socket)
-      : stream(std::move(socket)), deadline(stream.get_executor()) {}
-  beast::tcp_stream stream;
-  asio::steady_timer deadline;
-  asio::cancellation_signal cancel;
-  bool busy = false;
-  bool timed_out = false;
-  std::uint64_t requests = 0;  // tells a late timer expiry which request it was armed for
+  enum class Waiting { client, handler };
+
+  explicit Session(tcp::socket connection)
+      : socket(std::move(connection)), watchdog(socket.get_executor()) {}
+
+  tcp::socket socket;
+  asio::steady_timer watchdog;
+  asio::cancellation_signal cancel;  // bound to the session coroutine
+  Clock::time_point deadline = Clock::time_point::max();
+  Waiting waiting = Waiting::client;
+  bool busy = false;       // a request is being handled (stop() leaves the session alone)
+  bool timed_out = false;  // the watchdog cancelled the handler
+  bool finished = false;   // the coroutine ended; the watchdog stops
+  std::string out;         // the serialized response, reused across requests
 };
 
 namespace {
@@ -55,7 +66,7 @@ bool valid_correlation_id(std::string_view id) {
 
 // Errors that mean the peer went away or was too slow: close without answering.
 bool is_disconnect(const boost::system::error_code& ec) {
-  return ec == beast_http::error::end_of_stream || ec == beast::error::timeout ||
+  return ec == beast_http::error::end_of_stream || ec == asio::error::bad_descriptor ||
          ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
          ec == asio::error::eof || ec == asio::error::broken_pipe ||
          ec == beast_http::error::partial_message;
@@ -64,7 +75,33 @@ bool is_disconnect(const boost::system::error_code& ec) {
 }  // namespace
 
 Server::Server(IoPool& io, ServerOptions options, const Router& router)
-    : io_(io), options_(std::move(options)), router_(router), acceptor_(io.main()) {}
+    : io_(io),
+      options_(std::move(options)),
+      router_(router),
+      acceptor_(io.main()),
+      // Deadlines are enforced within a quarter of the shorter timeout (at most a second late).
+      tick_(std::clamp<Clock::duration>(
+          std::min(options_.header_timeout, options_.request_timeout) / 4,
+          std::chrono::milliseconds(10), std::chrono::seconds(1))) {}
+
+void Server::watch(const std::shared_ptr<Session>& session, Clock::duration tick) {
+  session->watchdog.expires_after(tick);
+  session->watchdog.async_wait([session, tick](const boost::system::error_code& error) {
+    if (error || session->finished) return;
+    if (Clock::now() >= session->deadline) {
+      if (session->waiting == Session::Waiting::client) {
+        boost::system::error_code ignored;
+        session->socket.close(ignored);  // the pending read or write fails; the session ends
+        return;
+      }
+      if (!session->timed_out) {
+        session->timed_out = true;
+        session->cancel.emit(asio::cancellation_type::terminal);
+      }
+    }
+    watch(session, tick);
+  });
+}
 
 Server::~Server() = default;
 
@@ -92,10 +129,13 @@ void Server::stop() {
   });
   std::lock_guard lock(sessions_mutex_);
   for (Session* session : sessions_) {
-    asio::post(session->stream.get_executor(), [this, session] {
+    asio::post(session->socket.get_executor(), [this, session] {
       // The session may have ended between the post and now; only touch it if still listed.
       std::lock_guard inner(sessions_mutex_);
-      if (sessions_.contains(session) && !session->busy) session->stream.socket().close();
+      if (sessions_.contains(session) && !session->busy) {
+        boost::system::error_code ignored;
+        session->socket.close(ignored);
+      }
     });
   }
 }
@@ -113,6 +153,7 @@ asio::awaitable<void> Server::accept_loop() {
     }
     auto executor = socket.get_executor();
     auto session = std::make_shared<Session>(std::move(socket));
+    watch(session, tick_);
     // The completion handler keeps the session (and its signal) alive until the coroutine ends.
     asio::co_spawn(executor, run_session(session),
                    asio::bind_cancellation_slot(session->cancel.slot(),
@@ -145,22 +186,16 @@ asio::awaitable<Response> Server::dispatch(Request& request, const std::string& 
   outcome = {match.route->pattern, match.route->stats.get()};
   const auto deadline = std::chrono::steady_clock::now() + options_.request_timeout;
   Context context(request, path, query, std::move(match.params), correlation_id, deadline);
-  // Past the deadline the timer emits a cancellation into this coroutine: the handler's pending
-  // operation fails with operation_aborted and invoke() answers 504. A per-connection timer
-  // costs no allocation per request, unlike racing the handler against a fresh timer.
-  session.timed_out = false;
-  session.deadline.expires_at(deadline);
-  // The handler holds the session: an expiry already queued may run after the connection ended
-  // or while it reads its next request.
-  session.deadline.async_wait([owner = session.shared_from_this(), armed_for = ++session.requests](
-                                  const boost::system::error_code& error) {
-    if (error || owner->requests != armed_for || !owner->busy) return;
-    owner->timed_out = true;
-    owner->cancel.emit(asio::cancellation_type::terminal);
-  });
+  // Past the deadline the watchdog emits a cancellation into this coroutine: the handler's
+  // pending operation fails with operation_aborted and invoke() answers 504.
+  session.deadline = deadline;
+  session.waiting = Session::Waiting::handler;
   Response response = co_await invoke(*match.route, context);
-  session.deadline.cancel();
-  if (session.timed_out) co_await asio::this_coro::reset_cancellation_state();
+  session.waiting = Session::Waiting::client;
+  if (session.timed_out) {
+    session.timed_out = false;
+    co_await asio::this_coro::reset_cancellation_state();
+  }
   co_return response;
 }
 
@@ -212,11 +247,34 @@ Response rejection(const boost::system::error_code& error, std::string_view corr
 
 }  // namespace
 
+namespace {
+
+// Writes the status line, the fields and the body into one buffer for a single send; Beast's
+// serializer walks a composed buffer sequence that costs more than the bytes.
+void serialize(const Response& response, std::string& out) {
+  out.clear();
+  out += "HTTP/1.1 ";
+  out += std::to_string(response.result_int());
+  out += ' ';
+  out += response.reason();
+  out += "\r\n";
+  for (const auto& field : response) {
+    out += field.name_string();
+    out += ": ";
+    out += field.value();
+    out += "\r\n";
+  }
+  out += "\r\n";
+  out += response.body();
+}
+
+}  // namespace
+
 asio::awaitable<void> Server::run_session(std::shared_ptr<Session> owner) {
   Session& session = *owner;
-  beast::tcp_stream& stream = session.stream;
+  tcp::socket& socket = session.socket;
   boost::system::error_code ignored;
-  stream.socket().set_option(tcp::no_delay(true), ignored);
+  socket.set_option(tcp::no_delay(true), ignored);
   {
     std::lock_guard lock(sessions_mutex_);
     sessions_.insert(&session);
@@ -228,15 +286,16 @@ asio::awaitable<void> Server::run_session(std::shared_ptr<Session> owner) {
     beast_http::request_parser<beast_http::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(options_.max_header_bytes));
     parser.body_limit(options_.max_body_bytes);
-    stream.expires_after(options_.header_timeout);
+    session.deadline = Clock::now() + options_.header_timeout;
     auto [error, header_bytes] =
-        co_await beast_http::async_read_header(stream, buffer, parser, kTuple);
+        co_await beast_http::async_read_header(socket, buffer, parser, kTuple);
     // Gone, idle past the keep-alive limit, or too slow to send its headers: nothing to answer.
     if (error && is_disconnect(error)) break;
 
     session.busy = true;
     ++in_flight_;
-    const auto started = std::chrono::steady_clock::now();
+    const auto started = Clock::now();
+    session.deadline = started + options_.request_timeout;
     // A Content-Length over the limit fails the header read, but the fields are all parsed.
     const bool have_header = parser.is_header_done() || error == beast_http::error::body_limit;
     const auto method = have_header ? parser.get().method() : Method::unknown;
@@ -249,14 +308,13 @@ asio::awaitable<void> Server::run_session(std::shared_ptr<Session> owner) {
     Outcome outcome{"unmatched", &router_.unmatched_stats()};
     Response response;
     if (!error) {
-      stream.expires_after(options_.request_timeout);
       if (beast::iequals(parser.get()[beast_http::field::expect], "100-continue")) {
         beast_http::response<beast_http::empty_body> go_on{Status::continue_, 11};
-        co_await beast_http::async_write(stream, go_on, kTuple);
+        co_await beast_http::async_write(socket, go_on, kTuple);
       }
       if (!parser.is_done()) {
         std::tie(error, std::ignore) =
-            co_await beast_http::async_read(stream, buffer, parser, kTuple);
+            co_await beast_http::async_read(socket, buffer, parser, kTuple);
       }
     }
     const bool answerable = !error || !is_disconnect(error);
@@ -266,16 +324,20 @@ asio::awaitable<void> Server::run_session(std::shared_ptr<Session> owner) {
       Request request = parser.release();
       const bool wants_keep_alive = request.keep_alive();
       response = co_await dispatch(request, correlation_id, outcome, session);
-      if (method == Method::head) response.body().clear();  // Content-Length stays
       response.keep_alive(wants_keep_alive && response.keep_alive() && !stopping_);
     }
     bool keep_alive = answerable && response.keep_alive();
     if (answerable) {
       response.set(kCorrelationHeader, correlation_id);
-      auto [write_error, written] = co_await beast_http::async_write(stream, response, kTuple);
+      response.prepare_payload();
+      if (method == Method::head) response.body().clear();  // Content-Length stays
+      serialize(response, session.out);
+      // A slow reader of the response gets the header timeout, even after a slow handler.
+      session.deadline = std::max(session.deadline, Clock::now() + options_.header_timeout);
+      auto [write_error, written] =
+          co_await asio::async_write(socket, asio::buffer(session.out), kTuple);
       if (write_error) keep_alive = false;
-      const double seconds =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
       const unsigned status = response.result_int();
       outcome.stats->record(status, seconds);
       if (options_.access_log) {
@@ -292,7 +354,9 @@ asio::awaitable<void> Server::run_session(std::shared_ptr<Session> owner) {
     if (!keep_alive) break;
   }
 
-  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  session.finished = true;
+  session.watchdog.cancel();
+  socket.shutdown(tcp::socket::shutdown_send, ignored);
   {
     std::lock_guard lock(sessions_mutex_);
     sessions_.erase(&session);

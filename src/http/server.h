@@ -57,6 +57,8 @@ class Server {
     std::string_view route;
     RouteStats* stats;
   };
+  static void watch(const std::shared_ptr<Session>& session,
+                    std::chrono::steady_clock::duration tick);
   boost::asio::awaitable<void> accept_loop();
   boost::asio::awaitable<Response> invoke(const Router::Route& route, Context& context);
   boost::asio::awaitable<void> run_session(std::shared_ptr<Session> session);
@@ -67,6 +69,7 @@ class Server {
   ServerOptions options_;
   const Router& router_;
   boost::asio::ip::tcp::acceptor acceptor_;
+  std::chrono::steady_clock::duration tick_;
   std::atomic<bool> stopping_{false};
   std::atomic<std::size_t> open_{0};
   std::atomic<std::size_t> in_flight_{0};
