@@ -60,10 +60,14 @@ class EventBus {
  public:
   virtual ~EventBus() = default;
   virtual Publisher& publisher() = 0;
-  /// Registers a consumer; consumption starts with start().
+  /// Registers a consumer. Before start() it waits for start(); after start() it begins at
+  /// once (a service subscribes when it starts, after its database is open).
   virtual void subscribe(Subscription subscription) = 0;
+  /// Stops one group's consumer after the event in hand is handled and its offset stored (a
+  /// service unsubscribes when it stops, before its database closes).
+  virtual void unsubscribe(const std::string& group) = 0;
   virtual void start() = 0;
-  /// Stops consuming after the events in hand are handled and their offsets stored.
+  /// Stops every consumer as unsubscribe() does, then the publisher.
   virtual void stop() = 0;
   virtual std::map<std::string, ConsumerStats> stats() const = 0;  // by group
   /// "ok", "down" (broker unreachable) or "embedded".
