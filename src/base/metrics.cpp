@@ -84,9 +84,9 @@ Exposition::Family& Exposition::family(std::string_view name, std::string_view t
   return families_.back().second;
 }
 
-void Exposition::counter(std::string_view name, std::string_view help, const Labels& labels,
-                         double value) {
-  auto& out = family(name, "counter", help).samples;
+void Exposition::sample(std::string_view name, std::string_view type, std::string_view help,
+                        const Labels& labels, double value) {
+  auto& out = family(name, type, help).samples;
   out += name;
   append_labels(out, labels);
   out.push_back(' ');
@@ -94,14 +94,14 @@ void Exposition::counter(std::string_view name, std::string_view help, const Lab
   out.push_back('\n');
 }
 
+void Exposition::counter(std::string_view name, std::string_view help, const Labels& labels,
+                         double value) {
+  sample(name, "counter", help, labels, value);
+}
+
 void Exposition::gauge(std::string_view name, std::string_view help, const Labels& labels,
                        double value) {
-  auto& out = family(name, "gauge", help).samples;
-  out += name;
-  append_labels(out, labels);
-  out.push_back(' ');
-  append_number(out, value);
-  out.push_back('\n');
+  sample(name, "gauge", help, labels, value);
 }
 
 void Exposition::histogram(std::string_view name, std::string_view help, const Labels& labels,

@@ -57,6 +57,8 @@ class Exposition {
     std::string samples;
   };
   Family& family(std::string_view name, std::string_view type, std::string_view help);
+  void sample(std::string_view name, std::string_view type, std::string_view help,
+              const Labels& labels, double value);
 
   std::vector<std::pair<std::string, Family>> families_;
 };
