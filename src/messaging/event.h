@@ -2,6 +2,7 @@
 
 #include <boost/json/object.hpp>
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -21,6 +22,9 @@ struct Event {
 /// A new event with a fresh id and the current time.
 Event make_event(std::string_view source, std::string_view type, std::string_view subject,
                  boost::json::object data);
+
+/// `at` as RFC 3339 UTC with milliseconds: "2026-11-24T17:35:01.123Z".
+std::string rfc3339_utc(std::chrono::system_clock::time_point at);
 
 /// The structured-mode JSON text (`specversion` "1.0", `datacontenttype` "application/json").
 std::string encode(const Event& event);

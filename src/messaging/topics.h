@@ -12,6 +12,8 @@ inline constexpr std::array<std::string_view, 7> kTopics{
     "comment.created", "user.followed", "post.summarized"};
 
 /// Where messages a consumer gave up on go.
-inline std::string dead_letter_topic(std::string_view topic) { return std::string(topic) + ".dlq"; }
+inline std::string dead_letter_topic(std::string_view topic) {
+  return std::string(topic) + ".dlq";
+}
 
 }  // namespace inkwell::messaging
