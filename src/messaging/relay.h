@@ -31,8 +31,12 @@ class OutboxRelay {
               RelayOptions options = {});
   ~OutboxRelay();
 
+  /// Starts the thread, which first publishes whatever the outbox already holds. start() and
+  /// stop() are called from the owner's thread; wake() from any thread.
   void start();
+  /// Finishes the batch in hand (publish and mark), then joins the thread.
   void stop();
+  /// Call after committing a transaction that enqueued events.
   void wake();
 
   std::uint64_t published() const { return published_.load(); }
@@ -42,8 +46,11 @@ class OutboxRelay {
 
  private:
   void run();
-  /// Publishes one batch; returns how many rows were marked sent, or -1 on a failed publish.
+  /// Publishes one batch; returns how many rows were marked sent, or -1 when the publisher
+  /// acknowledged less than the whole batch (its acknowledged prefix is marked sent).
   std::int64_t relay_batch();
+  /// Deletes sent rows older than the retention period.
+  void prune();
 
   std::string name_;
   storage::Database& database_;
