@@ -283,7 +283,8 @@ std::size_t EmbeddedBus::replay(std::string_view group, std::string_view topic) 
   if (subscriber == nullptr) throw no_handler();
   const std::lock_guard delivering(subscriber->delivering);
   const auto found = subscriber->subscription.handlers.find(topic);
-  if (found == subscriber->subscription.handlers.end()) throw no_handler();
+  // An unsubscribed group's database may be closed already.
+  if (!subscriber->active || found == subscriber->subscription.handlers.end()) throw no_handler();
   const Handler& handler = found->second;
   storage::Database& database = *subscriber->subscription.database;
   std::size_t replayed = 0;

@@ -67,8 +67,8 @@ class EmbeddedBus final : public EventBus {
 
   /// Runs `group`'s handler again for each open dead letter of `topic`, oldest first, each in
   /// one transaction that also marks it replayed; a dead letter that fails again stays open.
-  /// Returns how many were replayed. Throws std::invalid_argument when `group` has no handler
-  /// for `topic`.
+  /// Returns how many were replayed. Throws std::invalid_argument when `group` is not
+  /// subscribed or has no handler for `topic`.
   ///
   /// Replay calls the handler rather than re-enqueueing the payload into an outbox: an outbox
   /// row would go to every subscriber of the topic again, not only to the group that failed.

@@ -294,6 +294,25 @@ TEST_F(EmbeddedBusTest, RestartInTheMiddleAppliesEveryEffectExactlyOnce) {
   EXPECT_EQ(handled_.get().at("search/user.registered"), 200);
 }
 
+TEST_F(EmbeddedBusTest, UnsubscribedGroupGetsWhatItMissedWhenItSubscribesAgain) {
+  start();
+  bus_->unsubscribe("search");  // the search service stopped; the others go on
+  const std::string id = produce("user.registered", "u1", 1);
+  ASSERT_TRUE(wait_handled("notify/user.registered", 1));
+  relay_->stop();
+  EXPECT_EQ(relay_->pending(), 1);  // held back for "search"
+  EXPECT_TRUE(effects(*search_).empty());
+
+  search_ = search_files_.open();  // the service restarts with its database reopened
+  bus_->subscribe({"search", search_.get(), {{"user.registered", record("search")}}});
+  relay_->start();
+  ASSERT_TRUE(wait_handled("search/user.registered", 1));
+  stop();
+  EXPECT_EQ(relay_->pending(), 0);
+  EXPECT_EQ(effects(*search_), std::vector<std::string>{id});
+  EXPECT_EQ(effects(*notify_), std::vector<std::string>{id});  // the redelivery was absorbed
+}
+
 TEST_F(EmbeddedBusTest, PublishBeforeStartOrAfterStopAcknowledgesNothing) {
   EmbeddedBus bus(kFast);
   bus.subscribe({"search", search_.get(), {{"user.registered", record("search")}}});
