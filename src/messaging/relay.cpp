@@ -77,6 +77,8 @@ void OutboxRelay::run() {
       marked = relay_batch();
     } catch (const std::exception& e) {  // database or publisher away: rows stay pending
       error = e.what();
+    } catch (...) {
+      error = "unknown exception";
     }
 
     std::unique_lock lock(mutex_);
