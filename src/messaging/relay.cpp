@@ -81,11 +81,11 @@ void OutboxRelay::run() {
       error = "unknown exception";
     }
 
-    std::unique_lock lock(mutex_);
     if (marked < 0) {
       ++failures_;
       if (!failing) log::warn("outbox relay backing off", {{"relay", name_}, {"error", error}});
       failing = true;
+      std::unique_lock lock(mutex_);
       // wake() does not cut a backoff short: commits keep coming while the broker is away.
       wake_.wait_for(lock, backoff, [this] { return stopping_; });
       backoff = std::min(backoff * 2, options_.max_backoff);
@@ -95,6 +95,7 @@ void OutboxRelay::run() {
     failing = false;
     backoff = options_.min_backoff;
     if (marked == static_cast<std::int64_t>(options_.batch_size)) continue;  // more may wait
+    std::unique_lock lock(mutex_);
     wake_.wait_for(lock, options_.poll_interval, [this] { return woken_ || stopping_; });
   }
 }
