@@ -1,0 +1,49 @@
+#pragma once
+
+#include "messaging/topics.h"
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <vector>
+
+namespace inkwell::messaging::kafka {
+
+// How Inkwell talks to Kafka: where the brokers are, how topics are created, how the producer
+// bounds its memory and how consumers retry before dead-lettering.
+struct KafkaOptions {
+  std::string brokers;  // bootstrap.servers: "host:port,host:port"
+  std::string client_id = "inkwell";
+
+  /// The topics provisioned at start (each with its `.dlq`). The production list is fixed;
+  /// tests pass topics of their own so reruns never see old messages.
+  std::vector<std::string> topics{kTopics.begin(), kTopics.end()};
+  int partitions = 3;
+  int replication_factor = 1;
+
+  /// Handler attempts before a message goes to `<topic>.dlq`.
+  int max_attempts = 5;
+  std::chrono::milliseconds initial_backoff{200};  // doubles after each failed attempt...
+  std::chrono::milliseconds max_backoff{5'000};    // ...up to this
+
+  /// Producer memory bounds (queue.buffering.max.messages / .kbytes): when the broker is away
+  /// the producer holds at most this much, then publish() stops taking more.
+  std::size_t queue_max_messages = 100'000;
+  std::size_t queue_max_kbytes = 65'536;
+  /// How long the producer keeps retrying one message before reporting it failed
+  /// (message.timeout.ms). A message still in flight when publish() times out is not produced
+  /// again by the next publish() of the same row: that call waits for the first delivery.
+  std::chrono::milliseconds message_timeout{120'000};
+
+  /// Consumer group session (session.timeout.ms): how soon a crashed consumer's partitions go
+  /// to the others.
+  std::chrono::milliseconds session_timeout{10'000};
+  /// How long one request to a broker may take before the consumer drops the connection
+  /// (socket.timeout.ms). Also bounds how long stopping a consumer waits for a broker that
+  /// hangs (stopped rather than gone): its final offset commit waits for this.
+  std::chrono::milliseconds request_timeout{10'000};
+  /// Provisioning and other admin requests at start give up after this.
+  std::chrono::milliseconds admin_timeout{15'000};
+};
+
+}  // namespace inkwell::messaging::kafka
