@@ -18,6 +18,7 @@
 #include "storage/migrations.h"
 
 #include <gtest/gtest.h>
+#include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafkacpp.h>
 #include <boost/json/parse.hpp>
 #include <boost/url/parse.hpp>
@@ -192,6 +193,39 @@ pid_t kafka_broker_pid() {
   return cmdline.find("kafka.Kafka") != std::string::npos ? static_cast<pid_t>(pid) : 0;
 }
 
+// Deletes a test's topics and consumer groups, best effort: reruns leave the stack's broker
+// as they found it.
+void delete_topics_and_groups(const std::string& brokers, const std::vector<std::string>& topics,
+                              const std::vector<std::string>& groups) {
+  std::string error;
+  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  conf->set("bootstrap.servers", brokers, error);
+  std::unique_ptr<RdKafka::Producer> client(RdKafka::Producer::create(conf.get(), error));
+  if (!client) return;
+  rd_kafka_t* rk = client->c_ptr();
+  rd_kafka_queue_t* queue = rd_kafka_queue_new(rk);
+  std::vector<rd_kafka_DeleteTopic_t*> delete_topics;
+  delete_topics.reserve(topics.size());
+  for (const std::string& topic : topics) {
+    delete_topics.push_back(rd_kafka_DeleteTopic_new(topic.c_str()));
+  }
+  rd_kafka_DeleteTopics(rk, delete_topics.data(), delete_topics.size(), nullptr, queue);
+  rd_kafka_DeleteTopic_destroy_array(delete_topics.data(), delete_topics.size());
+  std::vector<rd_kafka_DeleteGroup_t*> delete_groups;
+  delete_groups.reserve(groups.size());
+  for (const std::string& group : groups) {
+    delete_groups.push_back(rd_kafka_DeleteGroup_new(group.c_str()));
+  }
+  rd_kafka_DeleteGroups(rk, delete_groups.data(), delete_groups.size(), nullptr, queue);
+  rd_kafka_DeleteGroup_destroy_array(delete_groups.data(), delete_groups.size());
+  for (int answers = 0; answers < 2; ++answers) {
+    rd_kafka_event_t* answer = rd_kafka_queue_poll(queue, 10'000);
+    if (answer == nullptr) break;
+    rd_kafka_event_destroy(answer);
+  }
+  rd_kafka_queue_destroy(queue);
+}
+
 constexpr std::string_view kEffectsTable =
     "CREATE TABLE IF NOT EXISTS probe_effects (n bigserial PRIMARY KEY, event_id text NOT NULL, "
     "subject text NOT NULL, seq bigint NOT NULL, consumer_group text NOT NULL, instance text NOT "
@@ -229,6 +263,10 @@ class KafkaBusTest : public ::testing::Test {
   }
 
   void TearDown() override {
+    if (!brokers_.empty() && !topic_.empty()) {
+      delete_topics_and_groups(brokers_, {topic_, topic_ + ".dlq"},
+                               {group_, "inkwell-dlq-replay." + group_});
+    }
     db_.reset();
     if (admin_) admin_->execute_script("DROP SCHEMA IF EXISTS " + schema_ + " CASCADE");
     std::error_code ignored;
