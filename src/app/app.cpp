@@ -23,6 +23,7 @@ void App::start(const std::vector<std::string>& targets, bool check_flags) {
     for (; started_ < built_.size(); ++started_) {
       built_[started_].second->start();
     }
+    for (auto& [name, module] : built_) module->started();
   } catch (...) {
     stop();
     throw;
@@ -51,6 +52,11 @@ storage::Database& App::database(const std::string& service) {
   const auto it = databases_.find(service);
   if (it == databases_.end()) throw std::logic_error("no database module for " + service);
   return *it->second;
+}
+
+messaging::EventBus& App::bus() {
+  if (bus_ == nullptr) throw std::logic_error("bus module has not been built");
+  return *bus_;
 }
 
 void App::set_database(const std::string& service, storage::Database* database) {

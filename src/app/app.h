@@ -12,6 +12,9 @@
 namespace inkwell::storage {
 class Database;
 }
+namespace inkwell::messaging {
+class EventBus;
+}
 
 namespace inkwell::app {
 
@@ -38,6 +41,8 @@ class App {
   void set_runtime(services::Runtime* runtime) { runtime_ = runtime; }
   storage::Database& database(const std::string& service);
   void set_database(const std::string& service, storage::Database* database);
+  messaging::EventBus& bus();
+  void set_bus(messaging::EventBus* bus) { bus_ = bus; }
 
  private:
   Settings settings_;
@@ -46,11 +51,16 @@ class App {
   std::size_t started_ = 0;
   services::Runtime* runtime_ = nullptr;
   std::map<std::string, storage::Database*> databases_;
+  messaging::EventBus* bus_ = nullptr;
 };
 
 /// The registry of every module this binary has (src/app/modules.cpp).
 const ModuleRegistry& modules();
 /// Names a user may pass to --services.
 std::vector<std::string> service_names();
+/// The services that own a database (and so an outbox, an inbox and dead letters).
+std::vector<std::string> database_services();
+/// INKWELL_<SERVICE>_DATABASE_URL, defaulting to a SQLite file in INKWELL_DATA_DIR.
+std::string database_url(const Settings& settings, const std::string& service);
 
 }  // namespace inkwell::app

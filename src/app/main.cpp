@@ -1,5 +1,6 @@
 // inkwell: one binary for every service. See `inkwell --help`.
 #include "app/app.h"
+#include "app/events_command.h"
 #include "base/log.h"
 #include "services/common/runtime.h"
 
@@ -19,6 +20,8 @@ constexpr const char* kUsage = R"(inkwell — an event-driven microservices blog
 Usage:
   inkwell serve [--services=all|gateway,auth,blog,notification,ai] [--name=value ...]
   inkwell migrate [--services=...]   apply database migrations and exit
+  inkwell events dlq list|replay --topic T [--group G]
+                                     inspect or replay dead-lettered events
   inkwell version                    print the version
   inkwell --help                     this text
 
@@ -106,6 +109,17 @@ int main(int argc, char** argv) {
   if (command == "version" || command == "--version") {
     std::cout << "inkwell " << inkwell::services::version() << "\n";
     return 0;
+  }
+  if (command == "events") {
+    try {
+      return inkwell::app::run_events_command({argv + 2, argv + argc});
+    } catch (const ConfigError& error) {
+      std::cerr << "inkwell: configuration error: " << error.what() << "\n";
+      return 2;
+    } catch (const std::exception& error) {
+      std::cerr << "inkwell: " << error.what() << "\n";
+      return 1;
+    }
   }
   if (command != "serve" && command != "migrate") {
     std::cerr << "inkwell: unknown command '" << command << "' (try inkwell --help)\n";

@@ -16,6 +16,9 @@ class Module {
  public:
   virtual ~Module() = default;
   virtual void start() {}
+  /// Called once every module has started, in the same order: for work that must wait for the
+  /// whole process, such as outbox relays waiting for every in-process subscriber.
+  virtual void started() {}
   virtual void stop() {}
 };
 

@@ -2,12 +2,18 @@
 // group that depends on every service; each service can also run alone.
 #include "app/app.h"
 #include "base/log.h"
+#include "messaging/embedded/embedded_bus.h"
+#include "messaging/kafka/kafka_bus.h"
+#include "messaging/outbox.h"
+#include "messaging/relay.h"
 #include "services/common/service_host.h"
 #include "services/gateway/gateway_service.h"
 #include "storage/database.h"
 #include "storage/migrations.h"
 
+#include <condition_variable>
 #include <filesystem>
+#include <mutex>
 #include <optional>
 #include <thread>
 
@@ -15,6 +21,7 @@ namespace inkwell::app {
 namespace {
 
 constexpr std::string_view kRuntime = "runtime";
+constexpr std::string_view kBus = "bus";
 
 // The service table: name, default port, whether it owns a database.
 struct ServiceSpec {
@@ -93,17 +100,17 @@ class RuntimeModule : public Module {
 class DatabaseModule : public Module {
  public:
   DatabaseModule(App& app, std::string service) : app_(app), service_(std::move(service)) {
-    const auto& data_dir = app.runtime().data_dir;
-    url_ = *app.settings().url("INKWELL_" + upper(service_) + "_DATABASE_URL",
-                               "sqlite://" + data_dir + "/" + service_ + ".db",
-                               {"postgresql", "postgres", "sqlite"});
+    url_ = database_url(app.settings(), service_);
     options_.pool_size =
         static_cast<std::size_t>(app.settings().integer("INKWELL_DATABASE_POOL_SIZE", 8, 1, 512));
   }
 
   void start() override {
     database_ = storage::open_database(url_, options_);
-    const auto report = storage::apply_migrations(*database_, migrations());
+    auto report = storage::apply_migrations(*database_, migrations());
+    const auto messaging = storage::apply_migrations(
+        *database_, messaging::messaging_migrations(service_));  // outbox, inbox, dead letters
+    report.applied.insert(report.applied.end(), messaging.applied.begin(), messaging.applied.end());
     log::info(
         "database ready",
         {{"service", service_},
@@ -125,22 +132,137 @@ class DatabaseModule : public Module {
   std::unique_ptr<storage::Database> database_;
 };
 
-// A service that so far has only its operational routes (health, metrics, version).
+// The event bus: Kafka when KAFKA_BROKERS is set, otherwise the in-process bus (which carries
+// events only between services of this process).
+class BusModule : public Module {
+ public:
+  explicit BusModule(App& app) {
+    const auto& settings = app.settings();
+    const auto& runtime = app.runtime();
+    const int attempts =
+        static_cast<int>(settings.integer("INKWELL_EVENT_MAX_ATTEMPTS", 5, 1, 100));
+    if (runtime.kafka_brokers) {
+      messaging::kafka::KafkaOptions options;
+      options.brokers = *runtime.kafka_brokers;
+      options.partitions =
+          static_cast<int>(settings.integer("INKWELL_KAFKA_PARTITIONS", 3, 1, 1000));
+      options.replication_factor =
+          static_cast<int>(settings.integer("INKWELL_KAFKA_REPLICATION", 1, 1, 16));
+      options.max_attempts = attempts;
+      options.admin_timeout = std::chrono::seconds(5);  // bounds a shutdown during a retry
+      auto kafka = std::make_unique<messaging::kafka::KafkaBus>(options);
+      runtime.metrics.add([bus = kafka.get()](metrics::Exposition& out) { bus->collect(out); });
+      bus_ = std::move(kafka);
+      kafka_ = true;
+    } else {
+      messaging::EmbeddedBusOptions options;
+      options.max_attempts = attempts;
+      bus_ = std::make_unique<messaging::EmbeddedBus>(options);
+      runtime.metrics.add([bus = bus_.get()](metrics::Exposition& out) {
+        for (const auto& [group, stats] : bus->stats()) {
+          out.counter("events_consumed_total", "Events handled by a consumer group.",
+                      {{"group", group}}, static_cast<double>(stats.consumed));
+          out.counter("events_failed_total", "Handler attempts that failed.", {{"group", group}},
+                      static_cast<double>(stats.failed));
+          out.counter("events_dead_lettered_total", "Events given up on.", {{"group", group}},
+                      static_cast<double>(stats.dead_lettered));
+        }
+      });
+    }
+    app.set_bus(bus_.get());
+  }
+
+  // Kafka being away must not stop or delay a service: writes go to the outbox and the relays
+  // catch up (DESIGN.md section 5). So Kafka's start (topic provisioning, consumers) runs in the
+  // background and is retried until it succeeds.
+  void start() override {
+    if (!kafka_) {
+      bus_->start();
+      return;
+    }
+    retry_ = std::thread([this] {
+      std::unique_lock lock(mutex_);
+      while (!stopping_) {
+        lock.unlock();
+        const bool ok = try_start();
+        lock.lock();
+        if (ok || wake_.wait_for(lock, std::chrono::seconds(5), [this] { return stopping_; })) {
+          break;
+        }
+      }
+    });
+  }
+
+  void stop() override {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    if (retry_.joinable()) retry_.join();
+    bus_->stop();
+  }
+
+ private:
+  bool try_start() {
+    try {
+      bus_->start();
+      return true;
+    } catch (const std::exception& error) {
+      log::warn("event bus unavailable; retrying in the background", {{"error", error.what()}});
+      return false;
+    }
+  }
+
+  std::unique_ptr<messaging::EventBus> bus_;
+  bool kafka_ = false;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stopping_ = false;  // guarded by mutex_
+  std::thread retry_;
+};
+
+// A service that so far has only its operational routes (health, metrics, version) and, when it
+// owns a database, the relay that publishes its outbox.
 class ServiceModule : public Module {
  public:
   ServiceModule(App& app, const ServiceSpec& spec)
-      : app_(app), spec_(spec), host_(app.runtime(), std::string(spec.name), spec.port) {}
+      : app_(app), spec_(spec), host_(app.runtime(), std::string(spec.name), spec.port) {
+    host_.set_bus_health([&bus = app.bus()] { return bus.health(); });
+  }
 
   void start() override {
-    if (spec_.has_database) host_.set_database(&app_.database(std::string(spec_.name)));
+    if (spec_.has_database) {
+      auto& database = app_.database(std::string(spec_.name));
+      host_.set_database(&database);
+      relay_ = std::make_unique<messaging::OutboxRelay>(std::string(spec_.name), database,
+                                                        app_.bus().publisher());
+      metrics_id_ = app_.runtime().metrics.add([this](metrics::Exposition& out) {
+        const std::string_view service = spec_.name;
+        out.counter("outbox_published_total", "Outbox rows published and marked sent.",
+                    {{"service", service}}, static_cast<double>(relay_->published()));
+        out.counter("outbox_publish_failures_total", "Outbox batches the broker did not take.",
+                    {{"service", service}}, static_cast<double>(relay_->failures()));
+      });
+    }
     host_.start();
   }
-  void stop() override { host_.stop(); }
+  // Relays start once every service has subscribed, so in-process subscribers miss nothing.
+  void started() override {
+    if (relay_) relay_->start();
+  }
+  void stop() override {
+    host_.stop();
+    if (relay_) relay_->stop();
+    if (metrics_id_ != 0) app_.runtime().metrics.remove(metrics_id_);
+  }
 
  private:
   App& app_;
   const ServiceSpec& spec_;
   services::ServiceHost host_;
+  std::unique_ptr<messaging::OutboxRelay> relay_;
+  std::uint64_t metrics_id_ = 0;
 };
 
 // The gateway: the public port, aggregating the health of every service behind it.
@@ -169,10 +291,12 @@ ModuleRegistry build() {
   ModuleRegistry registry;
   registry.add(std::string(kRuntime), {},
                [](App& app) { return std::make_unique<RuntimeModule>(app); });
+  registry.add(std::string(kBus), {std::string(kRuntime)},
+               [](App& app) { return std::make_unique<BusModule>(app); });
   std::vector<std::string> all;
   for (const auto& spec : kServices) {
     const std::string name(spec.name);
-    std::vector<std::string> dependencies{std::string(kRuntime)};
+    std::vector<std::string> dependencies{std::string(kRuntime), std::string(kBus)};
     if (spec.has_database) {
       registry.add(name + "-database", {std::string(kRuntime)},
                    [name](App& app) { return std::make_unique<DatabaseModule>(app, name); });
@@ -196,6 +320,22 @@ ModuleRegistry build() {
 const ModuleRegistry& modules() {
   static const ModuleRegistry registry = build();
   return registry;
+}
+
+std::vector<std::string> database_services() {
+  std::vector<std::string> out;
+  for (const auto& spec : kServices) {
+    if (spec.has_database) out.emplace_back(spec.name);
+  }
+  return out;
+}
+
+std::string database_url(const Settings& settings, const std::string& service) {
+  const auto data_dir =
+      std::filesystem::absolute(settings.text("INKWELL_DATA_DIR", "data")).string();
+  return *settings.url("INKWELL_" + upper(service) + "_DATABASE_URL",
+                       "sqlite://" + data_dir + "/" + service + ".db",
+                       {"postgresql", "postgres", "sqlite"});
 }
 
 std::vector<std::string> service_names() {

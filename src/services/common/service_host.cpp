@@ -116,7 +116,16 @@ asio::awaitable<std::pair<boost::json::object, bool>> ServiceHost::default_healt
     body["database"] = "none";
   }
   constexpr std::chrono::milliseconds kProbeTimeout{1'000};
-  if (const auto& brokers = runtime_.kafka_brokers) {
+  if (bus_health_) {
+    std::string state;
+    try {
+      state = co_await runtime_.blocking.run([this] { return bus_health_(); });
+    } catch (const std::exception&) {
+      state = "down";
+    }
+    healthy = healthy && state != "down";
+    body["kafka"] = state;
+  } else if (const auto& brokers = runtime_.kafka_brokers) {
     auto state = co_await probe_tcp(*brokers, "", "", kProbeTimeout);
     healthy = healthy && state == "ok";
     body["kafka"] = state;

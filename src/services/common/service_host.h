@@ -40,6 +40,9 @@ class ServiceHost {
       std::function<boost::asio::awaitable<std::pair<boost::json::object, bool>>()>;
   void set_health_report(HealthReport report) { health_report_ = std::move(report); }
   void set_database(storage::Database* database) { database_ = database; }
+  /// The event bus's state for /health ("ok", "down", "embedded"); may block briefly, so it
+  /// runs on the blocking pool.
+  void set_bus_health(std::function<std::string()> check) { bus_health_ = std::move(check); }
 
   /// This service's own checks: database, kafka, redis, uptime.
   boost::asio::awaitable<std::pair<boost::json::object, bool>> default_health();
@@ -58,6 +61,7 @@ class ServiceHost {
   std::unique_ptr<http::Server> server_;
   HealthReport health_report_;
   storage::Database* database_ = nullptr;
+  std::function<std::string()> bus_health_;
   std::uint64_t metrics_id_ = 0;
 };
 
