@@ -13,6 +13,10 @@ namespace {
 
 // How long the destructor lets messages in flight finish before dropping them.
 constexpr auto kCloseGrace = std::chrono::seconds(2);
+// How long, and for how many bytes of messages, acknowledgements are remembered so that the
+// same message sent again is not produced twice.
+constexpr auto kRememberAcked = std::chrono::seconds(60);
+constexpr std::size_t kRememberBytes = 16 << 20;
 // At most one "publish incomplete" line per this period.
 constexpr auto kIncompleteLogEvery = std::chrono::seconds(30);
 // How long produce() waits for room in a full producer queue.
@@ -43,6 +47,7 @@ struct KafkaPublisher::Delivery {
   std::string identity;
   State state = State::pending;  // guarded by the publisher's mutex_
   std::string error;             // guarded by the publisher's mutex_
+  Clock::time_point acked_at;    // guarded by the publisher's mutex_
 };
 
 // The producer with its callbacks; replaced as a whole after a fatal error.
@@ -144,11 +149,32 @@ void KafkaPublisher::delivered(void* opaque, bool ok, const std::string& error) 
     const std::lock_guard lock(mutex_);
     Delivery& delivery = **ticket;
     delivery.state = ok ? Delivery::State::acked : Delivery::State::failed;
-    if (!ok) delivery.error = error;
-    const auto it = in_flight_.find(delivery.identity);
-    if (it != in_flight_.end() && it->second == *ticket) in_flight_.erase(it);
+    if (ok) {
+      // Remembered a while: a caller that gave up waiting just before this report may send
+      // the same message again, and it is already on the broker.
+      delivery.acked_at = Clock::now();
+      recent_.push_back(*ticket);
+      recent_bytes_ += delivery.identity.size();
+      forget_old_acknowledgements();
+    } else {
+      delivery.error = error;
+      const auto it = known_.find(delivery.identity);
+      if (it != known_.end() && it->second == *ticket) known_.erase(it);
+    }
   }
   delivery_.notify_all();
+}
+
+void KafkaPublisher::forget_old_acknowledgements() {
+  const auto now = Clock::now();
+  while (!recent_.empty() &&
+         (now - recent_.front()->acked_at > kRememberAcked || recent_bytes_ > kRememberBytes)) {
+    const std::shared_ptr<Delivery>& oldest = recent_.front();
+    const auto it = known_.find(oldest->identity);
+    if (it != known_.end() && it->second == oldest) known_.erase(it);
+    recent_bytes_ -= oldest->identity.size();
+    recent_.pop_front();
+  }
 }
 
 std::shared_ptr<KafkaPublisher::Delivery> KafkaPublisher::begin(
@@ -158,8 +184,10 @@ std::shared_ptr<KafkaPublisher::Delivery> KafkaPublisher::begin(
   delivery->identity = identity_of(topic, key, value, headers);
   {
     const std::lock_guard lock(mutex_);
-    const auto [it, inserted] = in_flight_.try_emplace(delivery->identity, delivery);
-    if (!inserted) return it->second;  // still in flight from an earlier call
+    forget_old_acknowledgements();
+    const auto [it, inserted] = known_.try_emplace(delivery->identity, delivery);
+    // Still in flight from an earlier call, or acknowledged moments ago.
+    if (!inserted) return it->second;
   }
 
   const std::shared_ptr<Client> current = client();
@@ -186,7 +214,7 @@ std::shared_ptr<KafkaPublisher::Delivery> KafkaPublisher::begin(
     }
     delivery->state = Delivery::State::failed;
     delivery->error = RdKafka::err2str(err);
-    in_flight_.erase(delivery->identity);
+    known_.erase(delivery->identity);
     return delivery;
   }
 }

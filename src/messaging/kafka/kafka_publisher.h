@@ -7,6 +7,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
+#include <deque>
 #include <limits>
 #include <memory>
 #include <mutex>
@@ -40,8 +41,8 @@ class KafkaPublisher final : public Publisher {
   /// Produces the batch in order (key = message key, value = payload) and waits until every
   /// message is acknowledged or failed, or `timeout`. Returns the acknowledged prefix's length.
   /// A message still in flight from an earlier call (same topic, key and payload) is awaited,
-  /// not produced again, so a relay retrying while the brokers are away does not pile up
-  /// copies in the producer's queue.
+  /// and one acknowledged in the last minute counts as acknowledged, instead of being produced
+  /// again: a relay retrying while the brokers are away sends each row once.
   std::size_t publish(const std::vector<OutgoingMessage>& batch,
                       std::chrono::milliseconds timeout) override;
 
@@ -50,7 +51,8 @@ class KafkaPublisher final : public Publisher {
   enum class DeliveryState { pending, acknowledged, failed };
 
   /// Produces one message with headers, to wait for with wait(). When the same message (topic,
-  /// key, value and headers) is still in flight, returns that delivery instead of a copy. The
+  /// key, value and headers) is in flight or was acknowledged in the last minute, returns that
+  /// delivery instead of producing a copy. The
   /// result is already failed when the producer's queue stayed full for a second.
   std::shared_ptr<Delivery> produce(const std::string& topic, std::string_view key,
                                     std::string_view value,
@@ -81,6 +83,9 @@ class KafkaPublisher final : public Publisher {
   std::size_t acknowledged_prefix(const std::vector<std::shared_ptr<Delivery>>& deliveries,
                                   Clock::time_point deadline, std::string* first_error);
   void delivered(void* opaque, bool ok, const std::string& error);
+  /// Drops remembered acknowledgements past their time or over the byte budget; caller holds
+  /// mutex_.
+  void forget_old_acknowledgements();
   void poll_loop();
   void retire(Client& old);
 
@@ -88,10 +93,13 @@ class KafkaPublisher final : public Publisher {
   std::mutex mutex_;
   std::condition_variable delivery_;  // notified on every delivery report
   std::shared_ptr<Client> client_;    // guarded by mutex_; replaced after a fatal error
-  // Messages produced and not yet reported, by topic, key, value and headers.
-  std::unordered_map<std::string, std::shared_ptr<Delivery>> in_flight_;  // guarded by mutex_
-  bool stopping_ = false;                                                 // guarded by mutex_
-  std::thread poller_;                                                    // serves delivery reports
+  // Messages in flight, and those acknowledged in the last minute, by topic, key, value and
+  // headers: sending one of them again waits for it or reports it acknowledged.
+  std::unordered_map<std::string, std::shared_ptr<Delivery>> known_;  // guarded by mutex_
+  std::deque<std::shared_ptr<Delivery>> recent_;  // guarded by mutex_; acknowledged, oldest first
+  std::size_t recent_bytes_ = 0;                  // guarded by mutex_; identities in recent_
+  bool stopping_ = false;                         // guarded by mutex_
+  std::thread poller_;                            // serves delivery reports
   // When publish() last logged an incomplete batch (steady clock ticks); from any thread.
   std::atomic<Clock::rep> last_incomplete_log_{std::numeric_limits<Clock::rep>::min() / 2};
 };
