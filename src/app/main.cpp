@@ -98,6 +98,20 @@ int serve(Settings settings, bool migrate_only) {
   return 0;
 }
 
+// Runs a command; a configuration error exits 2 and any other failure 1, each with one line.
+template <class Command>
+int report_errors(Command command) {
+  try {
+    return command();
+  } catch (const ConfigError& error) {
+    std::cerr << "inkwell: configuration error: " << error.what() << "\n";
+    return 2;
+  } catch (const std::exception& error) {
+    std::cerr << "inkwell: " << error.what() << "\n";
+    return 1;
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -111,15 +125,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (command == "events") {
-    try {
-      return inkwell::app::run_events_command({argv + 2, argv + argc});
-    } catch (const ConfigError& error) {
-      std::cerr << "inkwell: configuration error: " << error.what() << "\n";
-      return 2;
-    } catch (const std::exception& error) {
-      std::cerr << "inkwell: " << error.what() << "\n";
-      return 1;
-    }
+    return report_errors([&] { return inkwell::app::run_events_command({argv + 2, argv + argc}); });
   }
   if (command != "serve" && command != "migrate") {
     std::cerr << "inkwell: unknown command '" << command << "' (try inkwell --help)\n";
@@ -130,14 +136,7 @@ int main(int argc, char** argv) {
     std::cout << kUsage;
     return 0;
   }
-  try {
-    Settings settings(Settings::process_environment(), flags);
-    return serve(std::move(settings), command == "migrate");
-  } catch (const ConfigError& error) {
-    std::cerr << "inkwell: configuration error: " << error.what() << "\n";
-    return 2;
-  } catch (const std::exception& error) {
-    std::cerr << "inkwell: " << error.what() << "\n";
-    return 1;
-  }
+  return report_errors([&] {
+    return serve(Settings(Settings::process_environment(), flags), command == "migrate");
+  });
 }

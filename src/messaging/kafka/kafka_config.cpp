@@ -1,5 +1,7 @@
 #include "messaging/kafka/kafka_config.h"
 
+#include <algorithm>
+
 #include "base/log.h"
 
 #include <stdexcept>
@@ -56,6 +58,12 @@ std::unique_ptr<RdKafka::Conf> client_conf(const KafkaOptions& options, ClientEv
     throw std::invalid_argument("kafka configuration event_cb: " + error);
   }
   return conf;
+}
+
+int remaining_ms(std::chrono::steady_clock::time_point deadline) {
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - std::chrono::steady_clock::now());
+  return static_cast<int>(std::max<std::chrono::milliseconds::rep>(left.count(), 1));
 }
 
 }  // namespace inkwell::messaging::kafka

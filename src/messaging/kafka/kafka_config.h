@@ -1,5 +1,7 @@
 #pragma once
 
+#include <chrono>
+
 #include "messaging/kafka/kafka_options.h"
 
 #include <librdkafka/rdkafkacpp.h>
@@ -25,6 +27,9 @@ class ClientEvents : public RdKafka::EventCb {
 
 /// Sets one property; throws std::invalid_argument naming it when librdkafka refuses.
 void set(RdKafka::Conf& conf, const std::string& name, const std::string& value);
+
+/// Milliseconds left until `deadline` for a librdkafka timeout argument, at least 1.
+int remaining_ms(std::chrono::steady_clock::time_point deadline);
 
 /// A global configuration with the brokers, the client id and `events` as the event callback
 /// (which must outlive the client made from it).

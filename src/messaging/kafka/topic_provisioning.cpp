@@ -20,11 +20,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-int remaining_ms(Clock::time_point deadline) {
-  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-  return static_cast<int>(std::max<std::chrono::milliseconds::rep>(left.count(), 1));
-}
-
 // Topic name -> partition count of the topics the cluster lists without error. A topic whose
 // partitions do not all have a leader yet (just created) counts only when `even_leaderless`.
 std::map<std::string, std::size_t> existing_topics(RdKafka::Producer& client,
