@@ -136,7 +136,7 @@ class DatabaseModule : public Module {
 // events only between services of this process).
 class BusModule : public Module {
  public:
-  explicit BusModule(App& app) {
+  explicit BusModule(App& app) : metrics_(app.runtime().metrics) {
     const auto& settings = app.settings();
     const auto& runtime = app.runtime();
     const int attempts =
@@ -151,14 +151,15 @@ class BusModule : public Module {
       options.max_attempts = attempts;
       options.admin_timeout = std::chrono::seconds(5);  // bounds a shutdown during a retry
       auto kafka = std::make_unique<messaging::kafka::KafkaBus>(options);
-      runtime.metrics.add([bus = kafka.get()](metrics::Exposition& out) { bus->collect(out); });
+      metrics_id_ =
+          metrics_.add([bus = kafka.get()](metrics::Exposition& out) { bus->collect(out); });
       bus_ = std::move(kafka);
       kafka_ = true;
     } else {
       messaging::EmbeddedBusOptions options;
       options.max_attempts = attempts;
       bus_ = std::make_unique<messaging::EmbeddedBus>(options);
-      runtime.metrics.add([bus = bus_.get()](metrics::Exposition& out) {
+      metrics_id_ = metrics_.add([bus = bus_.get()](metrics::Exposition& out) {
         for (const auto& [group, stats] : bus->stats()) {
           out.counter("events_consumed_total", "Events handled by a consumer group.",
                       {{"group", group}}, static_cast<double>(stats.consumed));
@@ -201,6 +202,7 @@ class BusModule : public Module {
     wake_.notify_all();
     if (retry_.joinable()) retry_.join();
     bus_->stop();
+    metrics_.remove(metrics_id_);
   }
 
  private:
@@ -214,6 +216,8 @@ class BusModule : public Module {
     }
   }
 
+  metrics::Registry& metrics_;
+  std::uint64_t metrics_id_ = 0;
   std::unique_ptr<messaging::EventBus> bus_;
   bool kafka_ = false;
   std::mutex mutex_;
