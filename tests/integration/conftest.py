@@ -18,6 +18,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -321,3 +322,20 @@ def stack() -> dict[str, str]:
                 pytest.fail(f"{message}; {required}=1 requires the stack")
         pytest.skip(message)
     return {v: os.environ[v] for v in STACK_VARIABLES}
+
+
+# --- fakes of third-party services -----------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def oauth_provider():
+    """The fake Google and GitHub OAuth provider (tests/fakes/oauth_provider.py): one process
+    for the session. State is shared between tests: call .reset() for a clean one."""
+    # Imported here so the other tests do not need the `cryptography` package.
+    if str(REPO / "tests") not in sys.path:
+        sys.path.insert(0, str(REPO / "tests"))
+    from fakes.oauth_provider import start_oauth_provider
+
+    provider = start_oauth_provider()
+    yield provider
+    provider.stop()
