@@ -1,5 +1,9 @@
 #include "messaging/outbox.h"
 
+#include <algorithm>
+#include <string>
+#include <unordered_set>
+
 namespace inkwell::messaging {
 namespace {
 
@@ -72,6 +76,9 @@ CREATE INDEX dead_letters_open ON dead_letters (consumer_group, topic, id)
   WHERE replayed_at IS NULL;
 )";
 
+// Ids per INSERT in claim_all(): far below both dialects' limits on bound parameters.
+constexpr std::size_t kClaimsPerStatement = 1'000;
+
 }  // namespace
 
 storage::MigrationSet messaging_migrations(std::string_view service) {
@@ -91,6 +98,31 @@ bool claim(storage::Executor& tx, std::string_view group, std::string_view event
                "ON CONFLICT DO NOTHING",
                {group, event_id})
              .affected_rows == 1;
+}
+
+std::vector<bool> claim_all(storage::Executor& tx, std::string_view group,
+                            const std::vector<std::string_view>& event_ids) {
+  std::unordered_set<std::string> recorded;
+  for (std::size_t start = 0; start < event_ids.size(); start += kClaimsPerStatement) {
+    const std::size_t end = std::min(event_ids.size(), start + kClaimsPerStatement);
+    std::string sql = "INSERT INTO inbox (consumer_group, event_id) VALUES ";
+    storage::Params params{group};
+    for (std::size_t i = start; i < end; ++i) {
+      sql += (i > start ? ", ($1, $" : "($1, $") + std::to_string(params.size() + 1) + ")";
+      params.emplace_back(std::string(event_ids[i]));
+    }
+    // A repeated id within one statement is inserted once and returned once.
+    const storage::Result rows =
+        tx.execute(sql + " ON CONFLICT DO NOTHING RETURNING event_id", params);
+    for (const storage::Row& row : rows.rows) recorded.insert(row.get<std::string>(0));
+  }
+  std::vector<bool> claimed;
+  claimed.reserve(event_ids.size());
+  for (const std::string_view id : event_ids) {
+    // The first occurrence of a recorded id takes it; a repeat finds it gone.
+    claimed.push_back(recorded.erase(std::string(id)) == 1);
+  }
+  return claimed;
 }
 
 }  // namespace inkwell::messaging

@@ -5,6 +5,7 @@
 #include "storage/migrations.h"
 
 #include <string_view>
+#include <vector>
 
 namespace inkwell::messaging {
 
@@ -19,5 +20,11 @@ void enqueue(storage::Executor& tx, const Event& event);
 /// Records in the inbox, inside the consumer's transaction, that `group` handled `event_id`.
 /// Returns false when it already had: the caller then skips the effect.
 bool claim(storage::Executor& tx, std::string_view group, std::string_view event_id);
+
+/// claim() for a batch in as few statements as possible: element i tells whether event_ids[i]
+/// was recorded by this call. False for an id handled before, and for a repeat of an id earlier
+/// in the list (a batch holding one event twice applies it once).
+std::vector<bool> claim_all(storage::Executor& tx, std::string_view group,
+                            const std::vector<std::string_view>& event_ids);
 
 }  // namespace inkwell::messaging

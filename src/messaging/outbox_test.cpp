@@ -5,7 +5,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
 
 namespace inkwell::messaging {
 namespace {
@@ -99,6 +103,32 @@ TEST_P(OutboxTest, ClaimRolledBackWithTheEffectLetsTheEventComeAgain) {
   }),
                std::runtime_error);
   EXPECT_TRUE(db_->transaction([&](storage::Executor& tx) { return claim(tx, "blog", id); }));
+}
+
+TEST_P(OutboxTest, ClaimAllRecordsABatchOnceAndSkipsWhatWasHandledOrRepeated) {
+  const std::string handled = new_uuid();
+  const std::string a = new_uuid();
+  const std::string b = new_uuid();
+  EXPECT_TRUE(db_->transaction([&](storage::Executor& tx) { return claim(tx, "blog", handled); }));
+  const std::vector<std::string_view> batch{a, handled, b, a};
+  EXPECT_EQ(db_->transaction([&](storage::Executor& tx) { return claim_all(tx, "blog", batch); }),
+            (std::vector<bool>{true, false, true, false}));
+  // Redelivered: nothing is claimed again.
+  EXPECT_EQ(db_->transaction([&](storage::Executor& tx) { return claim_all(tx, "blog", batch); }),
+            (std::vector<bool>(4, false)));
+  EXPECT_EQ(count(*db_, "SELECT count(*) FROM inbox WHERE consumer_group = 'blog'"), 3);
+  EXPECT_TRUE(
+      db_->transaction([&](storage::Executor& tx) { return claim_all(tx, "blog", {}); }).empty());
+}
+
+TEST_P(OutboxTest, ClaimAllSpreadsALargeBatchOverSeveralStatements) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 2'500; ++i) ids.push_back(new_uuid());
+  const std::vector<std::string_view> batch(ids.begin(), ids.end());
+  const std::vector<bool> claimed =
+      db_->transaction([&](storage::Executor& tx) { return claim_all(tx, "blog", batch); });
+  EXPECT_EQ(std::count(claimed.begin(), claimed.end(), true), 2'500);
+  EXPECT_EQ(count(*db_, "SELECT count(*) FROM inbox"), 2'500);
 }
 
 TEST_P(OutboxTest, MigrationsApplyOnceAndAgainSafely) {
