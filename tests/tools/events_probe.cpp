@@ -3,11 +3,12 @@
 //
 //   inkwell_events_probe consume --group G --database URL --brokers B [--topics T1,T2]
 //       [--fail-type T] [--instance NAME] [--status FILE] [--handler-delay-ms N]
-//       [--session-timeout-ms N] [--max-attempts N]
+//       [--session-timeout-ms N] [--max-attempts N] [--max-batch N]
 //     Consumes every topic (default: the production topics) in group G; the handler records
 //     (event id, subject, data.seq, group, instance, topic) in table probe_effects of the
 //     database, and throws for events of type --fail-type. --status rewrites FILE every 100 ms
-//     with {"partitions":[...],"consumed":n,...}. Exits 0 on SIGTERM or SIGINT.
+//     with {"partitions":[...],"consumed":n,...}. --max-batch bounds how many events one
+//     transaction applies (KafkaOptions::max_batch). Exits 0 on SIGTERM or SIGINT.
 //
 //   inkwell_events_probe produce --database URL --brokers B --count N --keys K [--topic T]
 //       [--hold-after-publish] [--timeout-ms N]
@@ -15,6 +16,11 @@
 //     each in its own transaction through the outbox, then relays the outbox to Kafka until it
 //     is empty. With --hold-after-publish it publishes one batch, prints "held <acknowledged>"
 //     and blocks without marking the rows sent (a relay killed between publish and mark).
+//
+//   inkwell_events_probe dump --brokers B --topic T [--key K] [--timeout-ms N]
+//     Prints every message of topic T from its first offset to the end of every partition, one
+//     JSON line each: {"partition","offset","key","payload"} (payload as text), in partition
+//     then offset order; only messages with key K when given. Reads without a consumer group.
 #include "base/log.h"
 #include "messaging/event.h"
 #include "messaging/kafka/kafka_bus.h"
@@ -25,7 +31,9 @@
 #include "storage/database.h"
 #include "storage/migrations.h"
 
+#include <librdkafka/rdkafkacpp.h>
 #include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 
 #include <algorithm>
@@ -50,9 +58,10 @@ using namespace std::chrono_literals;
 constexpr std::string_view kUsage =
     "usage: inkwell_events_probe consume --group G --database URL --brokers B [--topics T1,T2]\n"
     "         [--fail-type T] [--instance NAME] [--status FILE] [--handler-delay-ms N]\n"
-    "         [--session-timeout-ms N] [--max-attempts N]\n"
+    "         [--session-timeout-ms N] [--max-attempts N] [--max-batch N]\n"
     "       inkwell_events_probe produce --database URL --brokers B --count N --keys K\n"
-    "         [--topic T] [--hold-after-publish] [--timeout-ms N]\n";
+    "         [--topic T] [--hold-after-publish] [--timeout-ms N]\n"
+    "       inkwell_events_probe dump --brokers B --topic T [--key K] [--timeout-ms N]\n";
 
 struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -167,6 +176,7 @@ int consume(const Args& args) {
   if (args.flag("topics")) options.topics = split(args.get("topics"));
   options.session_timeout = std::chrono::milliseconds(args.number("session-timeout-ms", 6'000));
   options.max_attempts = static_cast<int>(args.number("max-attempts", 3));
+  options.max_batch = static_cast<std::size_t>(args.number("max-batch", 500));
   options.initial_backoff = 20ms;
   options.max_backoff = 200ms;
 
@@ -269,6 +279,76 @@ int produce(const Args& args) {
   return 0;
 }
 
+// Assigns every partition of the topic from the beginning and reads up to each partition's end
+// (the high watermark when it started), with no consumer group and no committed offsets.
+int dump(const Args& args) {
+  const std::string topic = args.required("topic");
+  const std::string key = args.get("key");
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::milliseconds(args.number("timeout-ms", 15'000));
+  std::string error;
+  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  if (conf->set("bootstrap.servers", args.required("brokers"), error) != RdKafka::Conf::CONF_OK ||
+      conf->set("group.id", "inkwell-probe-dump", error) != RdKafka::Conf::CONF_OK ||
+      conf->set("enable.auto.commit", "false", error) != RdKafka::Conf::CONF_OK ||
+      conf->set("enable.partition.eof", "true", error) != RdKafka::Conf::CONF_OK) {
+    throw std::runtime_error(error);
+  }
+  std::unique_ptr<RdKafka::KafkaConsumer> consumer(
+      RdKafka::KafkaConsumer::create(conf.get(), error));
+  if (!consumer) throw std::runtime_error(error);
+  RdKafka::Metadata* raw = nullptr;
+  std::unique_ptr<RdKafka::Topic> handle(
+      RdKafka::Topic::create(consumer.get(), topic, nullptr, error));
+  if (consumer->metadata(false, handle.get(), &raw, 10'000) != RdKafka::ERR_NO_ERROR || !raw) {
+    throw std::runtime_error("no metadata for " + topic);
+  }
+  std::unique_ptr<RdKafka::Metadata> metadata(raw);
+  std::vector<RdKafka::TopicPartition*> partitions;
+  std::map<std::int32_t, std::int64_t> ends;
+  for (const auto* t : *metadata->topics()) {
+    if (t->topic() != topic) continue;
+    for (const auto* p : *t->partitions()) {
+      std::int64_t low = 0;
+      std::int64_t high = 0;
+      if (consumer->query_watermark_offsets(topic, p->id(), &low, &high, 10'000) !=
+          RdKafka::ERR_NO_ERROR) {
+        throw std::runtime_error("no offsets for " + topic);
+      }
+      if (high > low) {
+        ends[p->id()] = high;
+        partitions.push_back(RdKafka::TopicPartition::create(topic, p->id(), low));
+      }
+    }
+  }
+  std::map<std::pair<std::int32_t, std::int64_t>, std::string> lines;
+  if (!partitions.empty()) consumer->assign(partitions);
+  RdKafka::TopicPartition::destroy(partitions);
+  std::map<std::int32_t, bool> done;
+  while (done.size() < ends.size()) {
+    if (std::chrono::steady_clock::now() > deadline) throw std::runtime_error("timed out");
+    std::unique_ptr<RdKafka::Message> message(consumer->consume(200));
+    if (message->err() == RdKafka::ERR__TIMED_OUT) continue;
+    if (message->err() == RdKafka::ERR__PARTITION_EOF) {
+      if (message->offset() >= ends[message->partition()]) done[message->partition()] = true;
+      continue;
+    }
+    if (message->err() != RdKafka::ERR_NO_ERROR) throw std::runtime_error(message->errstr());
+    if (message->offset() + 1 >= ends[message->partition()]) done[message->partition()] = true;
+    const std::string message_key = message->key() ? *message->key() : std::string{};
+    if (!key.empty() && message_key != key) continue;
+    boost::json::object line{
+        {"partition", message->partition()},
+        {"offset", message->offset()},
+        {"key", message_key},
+        {"payload", std::string(static_cast<const char*>(message->payload()), message->len())}};
+    lines[{message->partition(), message->offset()}] = boost::json::serialize(line);
+  }
+  consumer->close();
+  for (const auto& [position, line] : lines) std::cout << line << '\n';
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -284,6 +364,7 @@ int main(int argc, char** argv) {
   try {
     if (command == "consume") return consume(parse(argc, argv, {}));
     if (command == "produce") return produce(parse(argc, argv, {"hold-after-publish"}));
+    if (command == "dump") return dump(parse(argc, argv, {}));
     throw UsageError(command.empty() ? "a command is required" : "unknown command " + command);
   } catch (const UsageError& e) {
     std::cerr << "inkwell_events_probe: " << e.what() << '\n' << kUsage;

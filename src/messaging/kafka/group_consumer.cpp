@@ -57,7 +57,8 @@ struct PartitionList {
 }  // namespace
 
 // Commits the stored offsets before partitions go, so the next owner starts after the work
-// this consumer finished; the message in hand was finished before consume() ran this.
+// this consumer finished. Messages of those partitions that the batch being gathered holds are
+// dropped unapplied (revoked()): their offsets were never stored, so the next owner reads them.
 class GroupConsumer::Rebalance final : public RdKafka::RebalanceCb {
  public:
   explicit Rebalance(GroupConsumer& owner) : owner_(owner) {}
@@ -102,6 +103,7 @@ GroupConsumer::GroupConsumer(const KafkaOptions& options, Subscription subscript
     throw std::invalid_argument("kafka consumer " + subscription_.group + ": no database");
   }
   if (options_.max_attempts < 1) throw std::invalid_argument("kafka: max_attempts must be >= 1");
+  if (options_.max_batch < 1) throw std::invalid_argument("kafka: max_batch must be >= 1");
 }
 
 GroupConsumer::~GroupConsumer() {
@@ -191,29 +193,45 @@ ConsumerStats GroupConsumer::stats() const {
 
 void GroupConsumer::run() {
   while (!stopping()) {
-    const std::unique_ptr<RdKafka::Message> message(consumer_->consume(kConsumeTimeoutMs));
-    const RdKafka::ErrorCode err = message->err();
-    if (err == RdKafka::ERR_NO_ERROR) {
+    // What librdkafka already fetched is applied together: one transaction for many events
+    // instead of one each. Gathering never waits once the first message is in.
+    if (take(std::unique_ptr<RdKafka::Message>(consumer_->consume(kConsumeTimeoutMs)))) {
+      while (batch_.size() < options_.max_batch &&
+             take(std::unique_ptr<RdKafka::Message>(consumer_->consume(0)))) {
+      }
+    }
+    if (!batch_.empty()) {
       try {
-        process(*message);
+        process_batch();
       } catch (const std::exception& e) {  // a bug here must not end consumption silently
-        log::error("kafka consumer failed on a message",
+        log::error("kafka consumer failed on a batch",
                    {{"group", subscription_.group}, {"error", e.what()}});
       }
-    } else if (err != RdKafka::ERR__TIMED_OUT && err != RdKafka::ERR__PARTITION_EOF) {
-      const auto now = Clock::now();
-      if (err != last_error_ || now - last_error_logged_ >= kErrorLogEvery) {
-        log::warn("kafka consumer error", {{"group", subscription_.group},
-                                           {"code", RdKafka::err2str(err)},
-                                           {"error", message->errstr()}});
-        last_error_ = err;
-        last_error_logged_ = now;
-      }
+      batch_.clear();
     }
     if (Clock::now() >= next_lag_update_) update_lag();
   }
   close_consumer();
   log::info("kafka consumer stopped", {{"group", subscription_.group}});
+}
+
+bool GroupConsumer::take(std::unique_ptr<RdKafka::Message> message) {
+  const RdKafka::ErrorCode err = message->err();
+  if (err == RdKafka::ERR_NO_ERROR) {
+    batch_.push_back(std::move(message));
+    return true;
+  }
+  if (err != RdKafka::ERR__TIMED_OUT && err != RdKafka::ERR__PARTITION_EOF) {
+    const auto now = Clock::now();
+    if (err != last_error_ || now - last_error_logged_ >= kErrorLogEvery) {
+      log::warn("kafka consumer error", {{"group", subscription_.group},
+                                         {"code", RdKafka::err2str(err)},
+                                         {"error", message->errstr()}});
+      last_error_ = err;
+      last_error_logged_ = now;
+    }
+  }
+  return false;
 }
 
 void GroupConsumer::close_consumer() {
@@ -241,21 +259,111 @@ void GroupConsumer::close_consumer() {
   }
 }
 
-void GroupConsumer::process(const RdKafka::Message& message) {
-  consumed_.add();
-  const std::string_view payload(static_cast<const char*>(message.payload()), message.len());
-  const Decoded decoded = decode(payload);
-  if (!decoded.event) {
+void GroupConsumer::process_batch() {
+  consumed_.add(batch_.size());
+  std::vector<Item> items;
+  items.reserve(batch_.size());
+  std::size_t applicable = 0;
+  for (const auto& message : batch_) {
+    Item& item = items.emplace_back();
+    item.message = message.get();
+    item.decoded =
+        decode(std::string_view(static_cast<const char*>(message->payload()), message->len()));
+    if (!item.decoded.event) continue;
+    const auto handler = subscription_.handlers.find(item.decoded.event->type);
+    if (handler != subscription_.handlers.end()) {
+      item.handler = &handler->second;
+      ++applicable;
+    }
+  }
+
+  const BatchOutcome outcome = applicable >= 2 ? apply_together(items) : BatchOutcome::failed;
+  if (outcome == BatchOutcome::stopped) return;  // nothing stored: read again after a restart
+  if (outcome == BatchOutcome::failed) {
+    // A lone event, or a batch that one event (or the database) refused: each on its own, so
+    // the bad one retries and dead-letters by itself while the others apply. Stopping leaves
+    // the rest unstored, never an offset past an unfinished message.
+    for (const Item& item : items) {
+      if (!process_alone(item)) return;
+    }
+    return;
+  }
+  // The effects are durable; poison messages are dead-lettered before any offset after them
+  // is stored.
+  std::vector<const RdKafka::Message*> done;
+  done.reserve(items.size());
+  for (const Item& item : items) {
+    if (!item.decoded.event &&
+        !dead_letter(*item.message, "not a CloudEvent: " + item.decoded.error, 1)) {
+      break;
+    }
+    done.push_back(item.message);
+  }
+  store_offsets(done);
+}
+
+GroupConsumer::BatchOutcome GroupConsumer::refused(const std::vector<Item>& items,
+                                                   const std::string& error) const {
+  log::debug("batch refused; applying its events one by one",
+             {{"group", subscription_.group}, {"messages", items.size()}, {"error", error}});
+  return BatchOutcome::failed;
+}
+
+GroupConsumer::BatchOutcome GroupConsumer::apply_together(const std::vector<Item>& items) {
+  std::chrono::milliseconds backoff = options_.initial_backoff;
+  while (true) {
+    std::string error;
+    const auto started = Clock::now();
+    try {
+      subscription_.database->transaction([&](storage::Executor& tx) {
+        // One statement claims the whole batch; the handlers then run in order for the events
+        // not handled before.
+        std::vector<const Item*> applicable;
+        std::vector<std::string_view> ids;
+        for (const Item& item : items) {
+          if (item.handler == nullptr) continue;
+          applicable.push_back(&item);
+          ids.emplace_back(item.decoded.event->id);
+        }
+        const std::vector<bool> claimed = claim_all(tx, subscription_.group, ids);
+        for (std::size_t i = 0; i < applicable.size(); ++i) {
+          if (claimed[i]) (*applicable[i]->handler)(tx, *applicable[i]->decoded.event);
+        }
+      });
+      latency_.observe(std::chrono::duration<double>(Clock::now() - started).count());
+      return BatchOutcome::committed;
+    } catch (const storage::DatabaseError& e) {
+      error = e.what();
+      // The database being away says nothing about the events: wait for it, as one by one.
+      if (e.kind() != storage::DatabaseError::Kind::unavailable) return refused(items, error);
+    } catch (const std::exception& e) {  // a handler refused an event: find which, one by one
+      return refused(items, e.what());
+    } catch (...) {
+      return refused(items, "unknown exception");
+    }
+    log::warn("consumer database unavailable; retrying the batch",
+              {{"group", subscription_.group},
+               {"events", items.size()},
+               {"error", error},
+               {"retryInMs", backoff.count()}});
+    if (!pause(backoff)) return BatchOutcome::stopped;
+    backoff = std::min(backoff * 2, options_.max_backoff);
+  }
+}
+
+bool GroupConsumer::process_alone(const Item& item) {
+  const RdKafka::Message& message = *item.message;
+  if (!item.decoded.event) {
     // Retrying cannot make these bytes an event.
-    if (dead_letter(message, "not a CloudEvent: " + decoded.error, 1)) store_offset(message);
-    return;
-  }
-  const Event& event = *decoded.event;
-  const auto handler = subscription_.handlers.find(event.type);
-  if (handler == subscription_.handlers.end()) {  // a type this group does not handle
+    if (!dead_letter(message, "not a CloudEvent: " + item.decoded.error, 1)) return false;
     store_offset(message);
-    return;
+    return true;
   }
+  if (item.handler == nullptr) {  // a type this group does not handle
+    store_offset(message);
+    return true;
+  }
+  const Event& event = *item.decoded.event;
 
   int attempts = 0;
   std::chrono::milliseconds backoff = options_.initial_backoff;
@@ -266,11 +374,11 @@ void GroupConsumer::process(const RdKafka::Message& message) {
     try {
       subscription_.database->transaction([&](storage::Executor& tx) {
         if (!claim(tx, subscription_.group, event.id)) return;  // handled before: no effect
-        handler->second(tx, event);
+        (*item.handler)(tx, event);
       });
       latency_.observe(std::chrono::duration<double>(Clock::now() - started).count());
       store_offset(message);
-      return;
+      return true;
     } catch (const storage::DatabaseError& e) {
       error = e.what();
       // The database being away says nothing about the event: wait for it, never dead-letter.
@@ -283,8 +391,9 @@ void GroupConsumer::process(const RdKafka::Message& message) {
     failed_.add();
     if (counts) ++attempts;
     if (attempts >= options_.max_attempts) {
-      if (dead_letter(message, error, attempts)) store_offset(message);
-      return;
+      if (!dead_letter(message, error, attempts)) return false;
+      store_offset(message);
+      return true;
     }
     log::warn("event handler failed; retrying", {{"group", subscription_.group},
                                                  {"topic", message.topic_name()},
@@ -293,7 +402,7 @@ void GroupConsumer::process(const RdKafka::Message& message) {
                                                  {"error", error},
                                                  {"retryInMs", backoff.count()}});
     // Asked to stop: the offset stays unstored and the event is read again after a restart.
-    if (!pause(backoff)) return;
+    if (!pause(backoff)) return false;
     backoff = std::min(backoff * 2, options_.max_backoff);
   }
 }
@@ -341,16 +450,26 @@ bool GroupConsumer::dead_letter(const RdKafka::Message& message, const std::stri
 }
 
 void GroupConsumer::store_offset(const RdKafka::Message& message) {
+  store_offsets({&message});
+}
+
+void GroupConsumer::store_offsets(const std::vector<const RdKafka::Message*>& done) {
+  if (done.empty()) return;
+  std::map<PartitionKey, std::int64_t> next;  // a partition's messages come in offset order
+  for (const RdKafka::Message* message : done) {
+    next[{message->topic_name(), message->partition()}] = message->offset() + 1;
+  }
   PartitionList offsets;
-  offsets.items.push_back(RdKafka::TopicPartition::create(message.topic_name(), message.partition(),
-                                                          message.offset() + 1));
+  for (const auto& [partition, offset] : next) {
+    offsets.items.push_back(
+        RdKafka::TopicPartition::create(partition.first, partition.second, offset));
+  }
   const RdKafka::ErrorCode err = consumer_->offsets_store(offsets.items);
   if (err != RdKafka::ERR_NO_ERROR) {
-    // The partition went to another consumer meanwhile: it reads the message again and the
-    // inbox absorbs the repeat.
-    log::debug("kafka offset not stored", {{"group", subscription_.group},
-                                           {"topic", message.topic_name()},
-                                           {"error", RdKafka::err2str(err)}});
+    // A partition went to another consumer meanwhile: it reads the messages again and the
+    // inbox absorbs the repeats.
+    log::debug("kafka offsets not stored",
+               {{"group", subscription_.group}, {"error", RdKafka::err2str(err)}});
   }
 }
 
@@ -377,10 +496,15 @@ void GroupConsumer::assigned(const std::vector<RdKafka::TopicPartition*>& partit
 }
 
 void GroupConsumer::revoked(const std::vector<RdKafka::TopicPartition*>& partitions) {
+  std::set<PartitionKey> lost;
+  for (const RdKafka::TopicPartition* p : partitions) lost.insert({p->topic(), p->partition()});
+  std::erase_if(batch_, [&](const std::unique_ptr<RdKafka::Message>& message) {
+    return lost.contains({message->topic_name(), message->partition()});
+  });
   const std::lock_guard lock(mutex_);
-  for (const RdKafka::TopicPartition* p : partitions) {
-    lag_.erase(partition_name(p->topic(), p->partition()));
-    start_offsets_.erase({p->topic(), p->partition()});
+  for (const PartitionKey& partition : lost) {
+    lag_.erase(partition_name(partition.first, partition.second));
+    start_offsets_.erase(partition);
   }
 }
 

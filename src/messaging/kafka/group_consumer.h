@@ -2,6 +2,7 @@
 
 #include "base/metrics.h"
 #include "messaging/bus.h"
+#include "messaging/event.h"
 #include "messaging/kafka/kafka_config.h"
 #include "messaging/kafka/kafka_options.h"
 #include "messaging/kafka/kafka_publisher.h"
@@ -22,9 +23,10 @@
 
 namespace inkwell::messaging::kafka {
 
-// One consumer group's consumer: a thread reading the subscription's topics that applies each
-// event in one transaction with its inbox claim, retries failures with backoff, dead-letters
-// what keeps failing, and stores an offset only once the effect (or the dead letter) is durable.
+// One consumer group's consumer: a thread reading the subscription's topics that applies the
+// messages already fetched as a batch in one transaction with their inbox claims (one by one,
+// each with its own retries, when the batch fails), dead-letters what keeps failing, and stores
+// an offset only once the effect (or the dead letter) is durable.
 class GroupConsumer {
  public:
   GroupConsumer(const KafkaOptions& options, Subscription subscription,
@@ -36,7 +38,7 @@ class GroupConsumer {
   /// Joins the group and starts consuming. Throws std::invalid_argument for a configuration
   /// librdkafka refuses. Does nothing while already running.
   void start();
-  /// Asks the thread to stop after the message in hand; returns at once.
+  /// Asks the thread to stop after the batch in hand; returns at once.
   void request_stop();
   /// request_stop(), then waits for the thread: it commits the stored offsets and leaves.
   void stop();
@@ -45,6 +47,7 @@ class GroupConsumer {
   /// The topics it reads: the event types it has handlers for.
   std::set<std::string> topics() const;
   ConsumerStats stats() const;
+  /// Duration of each transaction that applied events: a batch, or one event applied alone.
   const metrics::Histogram& handler_latency() const { return latency_; }
 
  private:
@@ -52,14 +55,37 @@ class GroupConsumer {
   using Clock = std::chrono::steady_clock;
   using PartitionKey = std::pair<std::string, std::int32_t>;
 
+  // One message of a batch, decoded, with the handler for its type (null when none).
+  struct Item {
+    const RdKafka::Message* message = nullptr;
+    Decoded decoded;
+    const Handler* handler = nullptr;
+  };
+  enum class BatchOutcome { committed, failed, stopped };
+
   void run();
+  /// Adds a consumed message to batch_, or logs the error consume() returned; false when
+  /// there was no message.
+  bool take(std::unique_ptr<RdKafka::Message> message);
   /// Leaves the group, committing the stored offsets; gives up on a broker that hangs.
   void close_consumer();
-  void process(const RdKafka::Message& message);
+  /// Applies batch_ (in one transaction when it holds two events or more) and stores the
+  /// offsets of what is done.
+  void process_batch();
+  /// Applies the events of `items` that have handlers in one transaction, waiting out a
+  /// database that is away. failed: a handler or the database refused it; nothing was applied.
+  BatchOutcome apply_together(const std::vector<Item>& items);
+  /// Logs why a batch failed; returns BatchOutcome::failed.
+  BatchOutcome refused(const std::vector<Item>& items, const std::string& error) const;
+  /// Finishes one message on its own: applies it with retries and backoff, or dead-letters
+  /// it, then stores its offset. False when asked to stop first (its offset stays unstored).
+  bool process_alone(const Item& item);
   /// Sends the message to `<topic>.dlq` and waits for the acknowledgement, retrying; false
   /// when asked to stop first.
   bool dead_letter(const RdKafka::Message& message, const std::string& error, int attempts);
   void store_offset(const RdKafka::Message& message);
+  /// Stores, for each partition, the offset after the last of `done`.
+  void store_offsets(const std::vector<const RdKafka::Message*>& done);
   /// Waits `delay` unless asked to stop; false when asked to stop.
   bool pause(std::chrono::milliseconds delay);
   bool stopping() const;
@@ -85,6 +111,9 @@ class GroupConsumer {
   std::map<std::string, std::int64_t> lag_;  // guarded by mutex_; one entry per assigned partition
 
   // Touched by thread_ only (the rebalance callback runs inside consume()).
+  // Messages consumed and not yet applied; a revocation drops those of the lost partitions,
+  // which their next owner reads again from the committed offset.
+  std::vector<std::unique_ptr<RdKafka::Message>> batch_;
   std::map<PartitionKey, std::int64_t> start_offsets_;  // committed offsets at assignment
   Clock::time_point next_lag_update_{};
   RdKafka::ErrorCode last_error_ = RdKafka::ERR_NO_ERROR;

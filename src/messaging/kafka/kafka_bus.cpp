@@ -114,8 +114,9 @@ void KafkaBus::collect(metrics::Exposition& out) const {
     out.counter("events_dead_lettered_total", "Messages sent to a dead-letter topic.", labels,
                 static_cast<double>(stats.dead_lettered));
     out.histogram("event_handler_duration_seconds",
-                  "Time to apply one event (inbox claim, handler and commit).", labels,
-                  consumer->handler_latency());
+                  "Time of one consumer transaction (inbox claims, handlers and commit): a "
+                  "batch of events, or one event applied alone.",
+                  labels, consumer->handler_latency());
     for (const auto& [partition, lag] : stats.lag) {
       const auto slash = partition.rfind('/');
       const std::string topic = partition.substr(0, slash);

@@ -43,7 +43,8 @@ class KafkaBus final : public EventBus {
   std::string health() const override;
 
   /// The consumers' metrics in Prometheus form: events consumed, failed attempts and dead
-  /// letters per group, lag per group and partition, handler latency per group.
+  /// letters per group, lag per group and partition, and per group the duration of each
+  /// transaction that applied events (a batch, or one event applied alone).
   void collect(metrics::Exposition& out) const;
 
  private:

@@ -532,7 +532,9 @@ TEST_F(KafkaBusTest, ConsumerKilledMidStreamAppliesEveryEffectExactlyOnce) {
     ASSERT_TRUE(eventually([&] { return relay.pending() == 0; }));
   }
 
-  auto first = start_consumer("first", {"--handler-delay-ms", "10"});
+  // Batches of 20 take 200 ms each: the kill lands inside a batch's transaction, after
+  // earlier batches committed.
+  auto first = start_consumer("first", {"--handler-delay-ms", "10", "--max-batch", "20"});
   ASSERT_TRUE(eventually([&] { return effects() >= 40; }))
       << "the first consumer applied " << effects() << "\n"
       << first->output();
@@ -640,6 +642,67 @@ TEST_F(KafkaBusTest, PoisonAndAlwaysFailingEventsGoToTheDeadLetterTopicAndReplay
   ASSERT_TRUE(eventually([&] { return bus.stats().at(group_).dead_lettered == 4U; }));
   EXPECT_EQ(list_dead_letters(options(), topic_).size(), 4U);
   EXPECT_EQ(effects(), 6);
+}
+
+TEST_F(KafkaBusTest, ABatchWithARefusedEventAppliesTheOthersOnceAndDeadLettersOnlyThatOne) {
+  constexpr int kEvents = 30;
+  constexpr int kRefused = 10;
+  // All on key k1 (one partition) and on the broker before the consumer starts: it finds them
+  // fetched together and applies them as one batch, which the refused event makes fail.
+  std::string refused_id;
+  {
+    KafkaBus bus(options());  // publisher only
+    bus.start();
+    OutboxRelay relay("test", *db_, bus.publisher(), relay_options());
+    relay.start();
+    for (int seq = 0; seq < kEvents; ++seq) {
+      boost::json::object data{{"seq", seq}};
+      if (seq == kRefused) data["fail"] = true;
+      const Event event = make_event("/test", topic_, "k1", std::move(data));
+      if (seq == kRefused) refused_id = event.id;
+      db_->transaction([&](storage::Executor& tx) { enqueue(tx, event); });
+    }
+    relay.wake();
+    ASSERT_TRUE(eventually([&] { return relay.pending() == 0; }));
+  }
+
+  std::atomic<int> refusals{0};
+  KafkaBus bus(options());
+  bus.subscribe(recording([&](const Event& e) {
+    if (!e.data.contains("fail")) return false;
+    ++refusals;
+    return true;
+  }));
+  bus.start();
+  ASSERT_TRUE(eventually([&] { return bus.stats().at(group_).dead_lettered == 1U; }));
+  ASSERT_TRUE(eventually([&] { return effects() == kEvents - 1; })) << effects();
+  EXPECT_EQ(distinct_effects(), kEvents - 1);
+  expect_key_order();
+  EXPECT_EQ(refusals.load(), 4) << "once in the batch, then max_attempts (3) times alone";
+  EXPECT_EQ(bus.stats().at(group_).failed, 3U) << "only the lone attempts count as failures";
+  const auto letters = list_dead_letters(options(), topic_);
+  ASSERT_EQ(letters.size(), 1U);
+  EXPECT_NE(letters[0].payload_excerpt.find(refused_id), std::string::npos);
+  EXPECT_EQ(letters[0].header("x-attempts"), "3");
+
+  // The relay sends the applied events again (a crash before marking them): the redelivered
+  // batch changes nothing.
+  const auto consumed = bus.stats().at(group_).consumed;
+  db_->execute("UPDATE outbox SET sent_at = NULL WHERE id <> $1", {refused_id});
+  {
+    OutboxRelay relay("test", *db_, bus.publisher(), relay_options());
+    relay.start();
+    ASSERT_TRUE(eventually([&] { return relay.pending() == 0; }));
+  }
+  ASSERT_TRUE(eventually([&] {
+    return bus.stats().at(group_).consumed == consumed + static_cast<unsigned>(kEvents - 1);
+  })) << bus.stats().at(group_).consumed;
+  bus.stop();  // after the batch in hand
+  EXPECT_EQ(messages_on_topic(), 2 * kEvents - 1);
+  EXPECT_EQ(effects(), kEvents - 1);
+  EXPECT_EQ(bus.stats().at(group_).dead_lettered, 1U);
+  EXPECT_EQ(bus.stats().at(group_).failed, 3U);
+  EXPECT_EQ(refusals.load(), 4);
 }
 
 TEST_F(KafkaBusTest, TwoConsumersInOneGroupSplitThePartitionsAndApplyEachEventOnce) {

@@ -21,6 +21,9 @@ struct KafkaOptions {
   int partitions = 3;
   int replication_factor = 1;
 
+  /// Most messages a consumer applies in one transaction: it takes what librdkafka already
+  /// fetched, up to this many, without waiting for more. 1 applies each message alone.
+  std::size_t max_batch = 500;
   /// Handler attempts before a message goes to `<topic>.dlq`.
   int max_attempts = 5;
   std::chrono::milliseconds initial_backoff{200};  // doubles after each failed attempt...
