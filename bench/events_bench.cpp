@@ -1,7 +1,8 @@
 // inkwell_events_bench: one side of bench/events. `--mode full` runs the event backbone the way a
 // service uses it: events written to a PostgreSQL outbox, each in its own transaction, an
-// OutboxRelay publishing them through KafkaPublisher, and a KafkaBus consumer applying each one
-// (inbox claim plus an effect row) in a transaction on a second PostgreSQL database. `--mode
+// OutboxRelay publishing them through KafkaPublisher, and a KafkaBus consumer applying them
+// (inbox claim plus an effect row each, in batched transactions) on a second PostgreSQL
+// database. `--mode
 // bare` is the reference: a plain librdkafka producer (idempotent, acks=all) and consumer on the
 // same broker with messages of the same size. Each mode runs on a fresh topic and consumer group,
 // measures end-to-end latency at a fixed offered rate and sustained throughput at a saturating
@@ -47,7 +48,6 @@
 #include <iostream>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -510,8 +510,9 @@ void clean_up(const kafka::KafkaOptions& options, const std::vector<std::string>
 
 // ---- full: outbox -> relay -> Kafka -> KafkaBus consumer -> inbox + effect ----------------------
 
-// The send time of the event the consumer's handler just applied, left for CommitObserver.
-thread_local std::optional<std::int64_t> handled_sent_ns;
+// The send times of the events the consumer's handler applied in the current transaction (one,
+// or a batch), left for CommitObserver.
+thread_local std::vector<std::int64_t> handled_sent_ns;
 
 // The consumer's database seen through a wrapper that notices commits: an event counts as
 // arrived only once the transaction holding its inbox claim and effect committed.
@@ -527,10 +528,10 @@ class CommitObserver final : public storage::Database {
   }
   void do_execute_script(std::string_view sql) override { inner_.execute_script(sql); }
   void do_transaction(const std::function<void(storage::Executor&)>& body) override {
-    handled_sent_ns.reset();
+    handled_sent_ns.clear();
     inner_.transaction(body);  // commits, or throws and the consumer retries
-    if (handled_sent_ns) recorder_.record(*handled_sent_ns);
-    handled_sent_ns.reset();
+    for (const std::int64_t sent_ns : handled_sent_ns) recorder_.record(sent_ns);
+    handled_sent_ns.clear();
   }
 
  private:
@@ -587,7 +588,7 @@ boost::json::object run_full(const Args& args, const std::string& topic, const s
     subscription.handlers.emplace(topic, [](storage::Executor& tx, const messaging::Event& event) {
       const auto sent_ns = event.data.at("sentAtNs").to_number<std::int64_t>();
       tx.execute("INSERT INTO effects (event_id, sent_at_ns) VALUES ($1, $2)", {event.id, sent_ns});
-      handled_sent_ns = sent_ns;
+      handled_sent_ns.push_back(sent_ns);
     });
     bus.subscribe(std::move(subscription));
     bus.start();
