@@ -49,6 +49,8 @@ class OutboxRelay {
   /// Publishes one batch; returns how many rows were marked sent, or -1 when the publisher
   /// acknowledged less than the whole batch (its acknowledged prefix is marked sent).
   std::int64_t relay_batch();
+  /// The next pending rows in seq order, at most batch_size.
+  storage::Result read_pending();
   /// Deletes sent rows older than the retention period.
   void prune();
 
