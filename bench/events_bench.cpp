@@ -627,8 +627,8 @@ class DeliveryCounter final : public RdKafka::DeliveryReportCb {
   std::atomic<std::uint64_t> failed_{0};
 };
 
-// The reference producer: KafkaPublisher's settings (idempotent, acks=all, linger 5 ms, the
-// same partitioner), but nothing around it. A thread serves its delivery reports.
+// The reference producer: KafkaPublisher's settings (idempotent, acks=all, the same linger and
+// partitioner), but nothing around it. A thread serves its delivery reports.
 class ProducerSource final : public Source {
  public:
   ProducerSource(const kafka::KafkaOptions& options, std::string topic, std::size_t bytes)
@@ -636,7 +636,7 @@ class ProducerSource final : public Source {
     const std::unique_ptr<RdKafka::Conf> conf = kafka::client_conf(options, events_);
     kafka::set(*conf, "enable.idempotence", "true");
     kafka::set(*conf, "acks", "all");
-    kafka::set(*conf, "linger.ms", "5");
+    kafka::set(*conf, "linger.ms", std::to_string(options.linger.count()));
     kafka::set(*conf, "partitioner", "murmur2_random");
     kafka::set(*conf, "queue.buffering.max.messages", std::to_string(options.queue_max_messages));
     kafka::set(*conf, "queue.buffering.max.kbytes", std::to_string(options.queue_max_kbytes));

@@ -29,6 +29,10 @@ struct KafkaOptions {
   std::chrono::milliseconds initial_backoff{200};  // doubles after each failed attempt...
   std::chrono::milliseconds max_backoff{5'000};    // ...up to this
 
+  /// How long the producer waits for more messages before sending a request (linger.ms). The
+  /// relay hands over whole batches, so waiting only delays them: 5 ms of linger made a relay
+  /// cycle take 8-14 ms instead of 1-3.
+  std::chrono::milliseconds linger{0};
   /// Producer memory bounds (queue.buffering.max.messages / .kbytes): when the broker is away
   /// the producer holds at most this much, then publish() stops taking more.
   std::size_t queue_max_messages = 100'000;

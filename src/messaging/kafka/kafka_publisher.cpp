@@ -90,7 +90,7 @@ std::unique_ptr<KafkaPublisher::Client> KafkaPublisher::make_client() {
   set(*conf, "message.timeout.ms", std::to_string(to_ms(options_.message_timeout)));
   set(*conf, "queue.buffering.max.messages", std::to_string(options_.queue_max_messages));
   set(*conf, "queue.buffering.max.kbytes", std::to_string(options_.queue_max_kbytes));
-  set(*conf, "linger.ms", "5");
+  set(*conf, "linger.ms", std::to_string(to_ms(options_.linger)));
   // The Java client's partitioner: a key lands on the same partition whoever produces it.
   set(*conf, "partitioner", "murmur2_random");
   std::string error;
