@@ -21,6 +21,8 @@ constexpr auto kErrorLogEvery = std::chrono::seconds(30);
 // A dead letter's delivery is awaited in these slices, so a stop request is noticed.
 constexpr auto kDeadLetterWait = std::chrono::seconds(1);
 constexpr std::size_t kMaxErrorHeader = 1'000;
+// A batch smaller than this is applied in one lane: a thread would cost more than it saves.
+constexpr std::size_t kParallelMinimum = 32;
 
 std::string partition_name(const std::string& topic, std::int32_t partition) {
   return topic + "/" + std::to_string(partition);
@@ -263,7 +265,6 @@ void GroupConsumer::process_batch() {
   consumed_.add(batch_.size());
   std::vector<Item> items;
   items.reserve(batch_.size());
-  std::size_t applicable = 0;
   for (const auto& message : batch_) {
     Item& item = items.emplace_back();
     item.message = message.get();
@@ -271,20 +272,54 @@ void GroupConsumer::process_batch() {
         decode(std::string_view(static_cast<const char*>(message->payload()), message->len()));
     if (!item.decoded.event) continue;
     const auto handler = subscription_.handlers.find(item.decoded.event->type);
-    if (handler != subscription_.handlers.end()) {
-      item.handler = &handler->second;
-      ++applicable;
-    }
+    if (handler != subscription_.handlers.end()) item.handler = &handler->second;
   }
 
+  // A partition's messages stay in one lane, in order: per-key order holds, and each lane
+  // stores only its own partitions' offsets. Small batches are not worth a thread.
+  const std::size_t lane_count =
+      items.size() >= kParallelMinimum ? std::max<std::size_t>(options_.max_parallel, 1) : 1;
+  std::vector<std::vector<const Item*>> lanes(lane_count);
+  std::map<PartitionKey, std::size_t> lane_of;
+  for (const Item& item : items) {
+    const auto [it, added] = lane_of.try_emplace(
+        {item.message->topic_name(), item.message->partition()}, lane_of.size() % lane_count);
+    lanes[it->second].push_back(&item);
+  }
+  std::erase_if(lanes, [](const std::vector<const Item*>& lane) { return lane.empty(); });
+
+  std::vector<std::thread> helpers;
+  helpers.reserve(lanes.size() - 1);
+  for (std::size_t i = 1; i < lanes.size(); ++i) {
+    helpers.emplace_back([this, &lane = lanes[i]] {
+      try {
+        process_lane(lane);
+      } catch (const std::exception& e) {  // a bug here must not end the process
+        log::error("kafka consumer failed on a batch",
+                   {{"group", subscription_.group}, {"error", e.what()}});
+      }
+    });
+  }
+  try {
+    process_lane(lanes.front());
+  } catch (...) {
+    for (std::thread& helper : helpers) helper.join();
+    throw;
+  }
+  for (std::thread& helper : helpers) helper.join();
+}
+
+void GroupConsumer::process_lane(const std::vector<const Item*>& items) {
+  const auto applicable = std::count_if(items.begin(), items.end(),
+                                        [](const Item* item) { return item->handler != nullptr; });
   const BatchOutcome outcome = applicable >= 2 ? apply_together(items) : BatchOutcome::failed;
   if (outcome == BatchOutcome::stopped) return;  // nothing stored: read again after a restart
   if (outcome == BatchOutcome::failed) {
     // A lone event, or a batch that one event (or the database) refused: each on its own, so
     // the bad one retries and dead-letters by itself while the others apply. Stopping leaves
     // the rest unstored, never an offset past an unfinished message.
-    for (const Item& item : items) {
-      if (!process_alone(item)) return;
+    for (const Item* item : items) {
+      if (!process_alone(*item)) return;
     }
     return;
   }
@@ -292,24 +327,24 @@ void GroupConsumer::process_batch() {
   // is stored.
   std::vector<const RdKafka::Message*> done;
   done.reserve(items.size());
-  for (const Item& item : items) {
-    if (!item.decoded.event &&
-        !dead_letter(*item.message, "not a CloudEvent: " + item.decoded.error, 1)) {
+  for (const Item* item : items) {
+    if (!item->decoded.event &&
+        !dead_letter(*item->message, "not a CloudEvent: " + item->decoded.error, 1)) {
       break;
     }
-    done.push_back(item.message);
+    done.push_back(item->message);
   }
   store_offsets(done);
 }
 
-GroupConsumer::BatchOutcome GroupConsumer::refused(const std::vector<Item>& items,
+GroupConsumer::BatchOutcome GroupConsumer::refused(std::size_t messages,
                                                    const std::string& error) const {
   log::debug("batch refused; applying its events one by one",
-             {{"group", subscription_.group}, {"messages", items.size()}, {"error", error}});
+             {{"group", subscription_.group}, {"messages", messages}, {"error", error}});
   return BatchOutcome::failed;
 }
 
-GroupConsumer::BatchOutcome GroupConsumer::apply_together(const std::vector<Item>& items) {
+GroupConsumer::BatchOutcome GroupConsumer::apply_together(const std::vector<const Item*>& items) {
   std::chrono::milliseconds backoff = options_.initial_backoff;
   while (true) {
     std::string error;
@@ -320,10 +355,10 @@ GroupConsumer::BatchOutcome GroupConsumer::apply_together(const std::vector<Item
         // not handled before.
         std::vector<const Item*> applicable;
         std::vector<std::string_view> ids;
-        for (const Item& item : items) {
-          if (item.handler == nullptr) continue;
-          applicable.push_back(&item);
-          ids.emplace_back(item.decoded.event->id);
+        for (const Item* item : items) {
+          if (item->handler == nullptr) continue;
+          applicable.push_back(item);
+          ids.emplace_back(item->decoded.event->id);
         }
         const std::vector<bool> claimed = claim_all(tx, subscription_.group, ids);
         for (std::size_t i = 0; i < applicable.size(); ++i) {
@@ -335,11 +370,12 @@ GroupConsumer::BatchOutcome GroupConsumer::apply_together(const std::vector<Item
     } catch (const storage::DatabaseError& e) {
       error = e.what();
       // The database being away says nothing about the events: wait for it, as one by one.
-      if (e.kind() != storage::DatabaseError::Kind::unavailable) return refused(items, error);
+      if (e.kind() != storage::DatabaseError::Kind::unavailable)
+        return refused(items.size(), error);
     } catch (const std::exception& e) {  // a handler refused an event: find which, one by one
-      return refused(items, e.what());
+      return refused(items.size(), e.what());
     } catch (...) {
-      return refused(items, "unknown exception");
+      return refused(items.size(), "unknown exception");
     }
     log::warn("consumer database unavailable; retrying the batch",
               {{"group", subscription_.group},

@@ -69,14 +69,17 @@ class GroupConsumer {
   bool take(std::unique_ptr<RdKafka::Message> message);
   /// Leaves the group, committing the stored offsets; gives up on a broker that hangs.
   void close_consumer();
-  /// Applies batch_ (in one transaction when it holds two events or more) and stores the
-  /// offsets of what is done.
+  /// Applies batch_ and stores the offsets of what is done: split by partition into up to
+  /// options_.max_parallel lanes applied at once, each by process_lane().
   void process_batch();
+  /// Applies one lane's messages (in one transaction when they hold two events or more) and
+  /// stores the offsets of what is done.
+  void process_lane(const std::vector<const Item*>& items);
   /// Applies the events of `items` that have handlers in one transaction, waiting out a
   /// database that is away. failed: a handler or the database refused it; nothing was applied.
-  BatchOutcome apply_together(const std::vector<Item>& items);
+  BatchOutcome apply_together(const std::vector<const Item*>& items);
   /// Logs why a batch failed; returns BatchOutcome::failed.
-  BatchOutcome refused(const std::vector<Item>& items, const std::string& error) const;
+  BatchOutcome refused(std::size_t messages, const std::string& error) const;
   /// Finishes one message on its own: applies it with retries and backoff, or dead-letters
   /// it, then stores its offset. False when asked to stop first (its offset stays unstored).
   bool process_alone(const Item& item);

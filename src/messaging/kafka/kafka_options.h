@@ -24,6 +24,11 @@ struct KafkaOptions {
   /// Most messages a consumer applies in one transaction: it takes what librdkafka already
   /// fetched, up to this many, without waiting for more. 1 applies each message alone.
   std::size_t max_batch = 500;
+  /// How many transactions one consumer runs at once for a large batch, each on its own
+  /// database connection with the messages of some of its partitions. One partition's messages
+  /// are always applied in order by one thread, so per-key order holds; a group's handlers may
+  /// run concurrently for different partitions. 1 applies every batch in one transaction.
+  std::size_t max_parallel = 3;
   /// Handler attempts before a message goes to `<topic>.dlq`.
   int max_attempts = 5;
   std::chrono::milliseconds initial_backoff{200};  // doubles after each failed attempt...
