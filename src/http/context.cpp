@@ -72,4 +72,35 @@ boost::json::object Context::json_body() const {
   return json::parse_object(request_.body());
 }
 
+std::string_view Context::header(std::string_view name) const {
+  const auto found = request_.find(name);
+  if (found == request_.end()) return {};
+  const auto value = found->value();
+  return {value.data(), value.size()};
+}
+
+// Cookie: a=1; b=2 (RFC 6265 section 5.4). Several Cookie headers are searched in order; the
+// first pair with the name wins.
+std::optional<std::string_view> Context::cookie(std::string_view name) const {
+  for (auto it = request_.find(beast_http::field::cookie);
+       it != request_.end() && it->name() == beast_http::field::cookie; ++it) {
+    std::string_view rest(it->value().data(), it->value().size());
+    while (!rest.empty()) {
+      const auto semicolon = rest.find(';');
+      std::string_view pair = rest.substr(0, semicolon);
+      rest = semicolon == std::string_view::npos ? std::string_view{} : rest.substr(semicolon + 1);
+      while (!pair.empty() && (pair.front() == ' ' || pair.front() == '\t')) pair.remove_prefix(1);
+      while (!pair.empty() && (pair.back() == ' ' || pair.back() == '\t')) pair.remove_suffix(1);
+      const auto equals = pair.find('=');
+      if (equals == std::string_view::npos || pair.substr(0, equals) != name) continue;
+      std::string_view value = pair.substr(equals + 1);
+      if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
+        value = value.substr(1, value.size() - 2);
+      }
+      return value;
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace inkwell::http

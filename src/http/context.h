@@ -37,6 +37,14 @@ class Context {
   std::optional<std::string> query_param(std::string_view name) const;
   const std::string& correlation_id() const { return correlation_id_; }
   std::chrono::steady_clock::time_point deadline() const { return deadline_; }
+  /// The peer's IP address as text ("" when unknown). Behind the gateway this is the gateway;
+  /// services that need the client's address read what the gateway forwards.
+  const std::string& remote_address() const { return remote_address_; }
+  void set_remote_address(std::string address) { remote_address_ = std::move(address); }
+  /// A request header's value ("" when absent).
+  std::string_view header(std::string_view name) const;
+  /// A cookie's value from the Cookie header; nullopt when absent.
+  std::optional<std::string_view> cookie(std::string_view name) const;
   /// The body as a JSON object: 415 unless the content type is JSON, 400 when malformed.
   boost::json::object json_body() const;
 
@@ -47,6 +55,7 @@ class Context {
   Params params_;
   std::string correlation_id_;
   std::chrono::steady_clock::time_point deadline_;
+  std::string remote_address_;
 };
 
 /// Decodes %XX escapes ('+' stays '+'); nullopt for a malformed escape or an encoded NUL.

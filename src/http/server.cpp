@@ -44,6 +44,7 @@ class Server::Session {
       : socket(std::move(connection)), watchdog(socket.get_executor()) {}
 
   tcp::socket socket;
+  std::string remote_address;  // the peer's IP, read once when the connection is accepted
   asio::steady_timer watchdog;
   asio::cancellation_signal cancel;  // bound to the session coroutine
   Clock::time_point deadline = Clock::time_point::max();
@@ -186,6 +187,7 @@ asio::awaitable<Response> Server::dispatch(Request& request, const std::string& 
   outcome = {match.route->pattern, match.route->stats.get()};
   const auto deadline = std::chrono::steady_clock::now() + options_.request_timeout;
   Context context(request, path, query, std::move(match.params), correlation_id, deadline);
+  context.set_remote_address(session.remote_address);
   // Past the deadline the watchdog emits a cancellation into this coroutine: the handler's
   // pending operation fails with operation_aborted and invoke() answers 504.
   session.deadline = deadline;
@@ -275,6 +277,9 @@ asio::awaitable<void> Server::run_session(std::shared_ptr<Session> owner) {
   tcp::socket& socket = session.socket;
   boost::system::error_code ignored;
   socket.set_option(tcp::no_delay(true), ignored);
+  if (const auto peer = socket.remote_endpoint(ignored); !ignored) {
+    session.remote_address = peer.address().to_string();
+  }
   {
     std::lock_guard lock(sessions_mutex_);
     sessions_.insert(&session);
