@@ -34,6 +34,12 @@ class WorkerPool {
 
   /// Runs `job` on a worker and resumes the calling coroutine on its own executor with the
   /// result or the exception. Throws ApiError 503 when the queue is full or the pool stopped.
+  ///
+  /// g++ 12 pitfall: never write the lambda inside the co_await expression
+  /// (`co_await pool.run([s] {...})`). A closure temporary there is bitwise-relocated into the
+  /// caller's coroutine frame, so a captured short std::string points at its old place and is
+  /// freed as if it were on the heap. Name it first: `auto job = [s] {...};
+  /// co_await pool.run(std::move(job));` (captures of pointers and integers are unaffected).
   template <class F>
   boost::asio::awaitable<std::invoke_result_t<F&>> run(F job);
 
