@@ -6,10 +6,13 @@
 #include "messaging/kafka/kafka_bus.h"
 #include "messaging/outbox.h"
 #include "messaging/relay.h"
+#include "services/auth/auth_service.h"
 #include "services/common/service_host.h"
 #include "services/gateway/gateway_service.h"
 #include "storage/database.h"
 #include "storage/migrations.h"
+
+#include "inkwell_migrations_auth.h"
 
 #include <condition_variable>
 #include <filesystem>
@@ -122,8 +125,11 @@ class DatabaseModule : public Module {
   void stop() override { database_.reset(); }
 
  private:
-  // No service owns tables yet; each service issue adds its migration set here.
-  storage::MigrationSet migrations() const { return storage::MigrationSet{service_, {}, {}}; }
+  // Each service's own tables; a service without migrations yet gets an empty set.
+  storage::MigrationSet migrations() const {
+    if (service_ == services::auth::AuthService::kName) return inkwell_migrations_auth();
+    return storage::MigrationSet{service_, {}, {}};
+  }
 
   App& app_;
   std::string service_;
@@ -226,13 +232,17 @@ class BusModule : public Module {
   std::thread retry_;
 };
 
-// A service that so far has only its operational routes (health, metrics, version) and, when it
-// owns a database, the relay that publishes its outbox.
+// A service: its operational routes (health, metrics, version), its domain routes where the
+// service is built (auth so far), and, when it owns a database, the relay that publishes its
+// outbox.
 class ServiceModule : public Module {
  public:
   ServiceModule(App& app, const ServiceSpec& spec)
       : app_(app), spec_(spec), host_(app.runtime(), std::string(spec.name), spec.port) {
     host_.set_bus_health([&bus = app.bus()] { return bus.health(); });
+    if (spec.name == services::auth::AuthService::kName) {
+      auth_ = std::make_unique<services::auth::AuthService>(host_);
+    }
   }
 
   void start() override {
@@ -247,8 +257,10 @@ class ServiceModule : public Module {
                     {{"service", service}}, static_cast<double>(relay_->published()));
         out.counter("outbox_publish_failures_total", "Outbox batches the broker did not take.",
                     {{"service", service}}, static_cast<double>(relay_->failures()));
+        if (auth_) auth_->collect(out);
       });
     }
+    if (auth_) auth_->start(app_.database(std::string(spec_.name)), [this] { relay_->wake(); });
     host_.start();
   }
   // Relays start once every service has subscribed, so in-process subscribers miss nothing.
@@ -265,6 +277,7 @@ class ServiceModule : public Module {
   App& app_;
   const ServiceSpec& spec_;
   services::ServiceHost host_;
+  std::unique_ptr<services::auth::AuthService> auth_;
   std::unique_ptr<messaging::OutboxRelay> relay_;
   std::uint64_t metrics_id_ = 0;
 };
