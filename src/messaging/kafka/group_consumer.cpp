@@ -11,6 +11,8 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <system_error>
+#include <thread>
 
 namespace inkwell::messaging::kafka {
 namespace {
@@ -54,6 +56,16 @@ RdKafka::ErrorCode commit_stored(RdKafka::KafkaConsumer& consumer) {
 struct PartitionList {
   std::vector<RdKafka::TopicPartition*> items;
   ~PartitionList() { RdKafka::TopicPartition::destroy(items); }
+};
+
+// Joins every joinable thread of a vector when it goes out of scope.
+struct ThreadJoiner {
+  std::vector<std::thread>& threads;
+  ~ThreadJoiner() {
+    for (std::thread& thread : threads) {
+      if (thread.joinable()) thread.join();
+    }
+  }
 };
 
 }  // namespace
@@ -288,25 +300,28 @@ void GroupConsumer::process_batch() {
   }
   std::erase_if(lanes, [](const std::vector<const Item*>& lane) { return lane.empty(); });
 
+  // Lanes past the first run on helper threads, joined however this one leaves; a lane whose
+  // thread cannot start runs here after the first.
   std::vector<std::thread> helpers;
-  helpers.reserve(lanes.size() - 1);
+  const ThreadJoiner joiner{helpers};
+  std::vector<const std::vector<const Item*>*> here{&lanes.front()};
   for (std::size_t i = 1; i < lanes.size(); ++i) {
-    helpers.emplace_back([this, &lane = lanes[i]] {
-      try {
-        process_lane(lane);
-      } catch (const std::exception& e) {  // a bug here must not end the process
-        log::error("kafka consumer failed on a batch",
-                   {{"group", subscription_.group}, {"error", e.what()}});
-      }
-    });
+    try {
+      helpers.emplace_back([this, &lane = lanes[i]] {
+        try {
+          process_lane(lane);
+        } catch (const std::exception& e) {  // a bug here must not end the process
+          log::error("kafka consumer failed on a batch",
+                     {{"group", subscription_.group}, {"error", e.what()}});
+        } catch (...) {
+          log::error("kafka consumer failed on a batch", {{"group", subscription_.group}});
+        }
+      });
+    } catch (const std::system_error&) {
+      here.push_back(&lanes[i]);
+    }
   }
-  try {
-    process_lane(lanes.front());
-  } catch (...) {
-    for (std::thread& helper : helpers) helper.join();
-    throw;
-  }
-  for (std::thread& helper : helpers) helper.join();
+  for (const std::vector<const Item*>* lane : here) process_lane(*lane);
 }
 
 void GroupConsumer::process_lane(const std::vector<const Item*>& items) {
