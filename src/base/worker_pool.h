@@ -76,6 +76,7 @@ boost::asio::awaitable<std::invoke_result_t<F&>> WorkerPool::run(F job) {
       std::exception_ptr error;
       try {
         if constexpr (std::is_void_v<Result>) {
+          (void)result;  // captured for the other branch
           job();
         } else {
           result.emplace(job());

@@ -445,3 +445,29 @@ def test_user_events_match_their_schemas_with_growing_versions(inkwell, backend,
     assert registered[0]["data"]["version"] == 1
     assert [e["data"]["version"] for e in updated] == [2, 3]
     assert [e["data"]["name"] for e in updated] == ["Eve Two", "Eve Three"]
+
+
+def test_gateway_identity_headers_are_trusted_only_with_the_internal_token(inkwell, backend,
+                                                                           request):
+    secret = "internal-" + os.urandom(12).hex()
+    _, auth = serve_auth(inkwell, backend, request, INKWELL_INTERNAL_TOKEN=secret,
+                         INKWELL_AUTH_LOCKOUT_IP_FAILURES="2",
+                         INKWELL_AUTH_LOCKOUT_FAILURES="100")
+    user = auth.register().json()["user"]
+    vouched = {"X-Internal-Token": secret, "X-User-Id": user["id"],
+               "X-User-Email": user["email"], "X-User-Name": user["name"]}
+    me = auth.request("GET", "/users/me", headers=vouched)
+    assert me.status == 200 and me.json()["id"] == user["id"]
+    # Without the token, or with a wrong one, the headers are ignored.
+    for headers in ({**vouched, "X-Internal-Token": "wrong-" + secret},
+                    {k: v for k, v in vouched.items() if k != "X-Internal-Token"}):
+        response = auth.request("GET", "/users/me", headers=headers)
+        assert response.status == 401, headers
+    # The lockout counts the address the gateway forwards, not the gateway's own.
+    for address in ("203.0.113.7", "203.0.113.7"):
+        forwarded = {"X-Internal-Token": secret, "X-Forwarded-For": f"10.0.0.1, {address}"}
+        assert auth.login(unique_email("x"), "wrong-password-9", headers=forwarded).status == 401
+    blocked = {"X-Internal-Token": secret, "X-Forwarded-For": "203.0.113.7"}
+    assert auth.login(user["email"], headers=blocked).status == 429
+    other = {"X-Internal-Token": secret, "X-Forwarded-For": "198.51.100.9"}
+    assert auth.login(user["email"], headers=other).status == 200

@@ -80,9 +80,8 @@ boost::asio::awaitable<http::Response> AuthService::register_account(Context& co
   user.username = chosen ? *raw_username : derive_username(user.name, user.email);
 
   // Hashing takes ~50 ms of a worker; the account and its first session commit together.
-  std::string pw = *password;
   // Not a structured binding: g++ 12 miscompiles those around co_await.
-  auto create = [this, user, pw, chosen]() {
+  auto create = [this, user, pw = *password, chosen]() {
     User account = user;
     account.password_hash = hasher_.hash(pw);
     try {
@@ -116,14 +115,13 @@ boost::asio::awaitable<http::Response> AuthService::login(Context& context) {
   fields.finish();
   const auto email = normalize_email(*raw_email);
   const std::string address = client_address(context);
-  const std::string pw = *password;
   const std::string account_key = "account:" + (email.value ? *email.value : std::string{});
 
   struct Outcome {
     std::optional<User> user;
     std::int64_t blocked_ms = 0;
   };
-  auto check = [this, email, pw, address, account_key]() {
+  auto check = [this, email, pw = *password, address, account_key]() {
     Outcome result;
     const auto now = unix_millis();
     const std::string ip_key = "ip:" + address;

@@ -126,9 +126,8 @@ boost::asio::awaitable<http::Response> AuthService::oauth_callback(Context& cont
   };
   const std::string verifier = pending->code_verifier;
   const std::string nonce = pending->nonce;
-  const std::string authorization_code = *code;
   const OAuthProviderConfig provider_config = config;
-  auto finish = [this, provider_config, authorization_code, verifier, nonce]() {
+  auto finish = [this, provider_config, authorization_code = *code, verifier, nonce]() {
     Outcome result;
     try {
       const auto identity =
