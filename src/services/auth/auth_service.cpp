@@ -103,8 +103,10 @@ Caller AuthService::authenticate(const Context& context) const {
     throw ApiError(401, "unauthorized", "sign in first: no access token");
   }
   if (authorization.size() <= kBearer.size() ||
-      !std::equal(kBearer.begin(), kBearer.end(), authorization.begin(),
-                  [](char a, char b) { return std::tolower(a) == std::tolower(b); })) {
+      !std::equal(kBearer.begin(), kBearer.end(), authorization.begin(), [](char a, char b) {
+        return std::tolower(static_cast<unsigned char>(a)) ==
+               std::tolower(static_cast<unsigned char>(b));
+      })) {
     throw ApiError(401, "invalid_token", "the Authorization header must be 'Bearer <token>'");
   }
   const auto token = authorization.substr(kBearer.size());
