@@ -38,7 +38,7 @@ build_packages=(
 # shellcheck disable=SC2034
 test_packages=(
   postgresql redis-server openjdk-17-jre-headless maven wrk "nginx-light|nginx" chromium
-  python3-cryptography
+  python3-cryptography python3-jsonschema
 )
 
 groups=(build)
