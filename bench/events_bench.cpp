@@ -1,19 +1,23 @@
 // inkwell_events_bench: one side of bench/events. `--mode full` runs the event backbone the way a
-// service uses it: events written to a PostgreSQL outbox, each in its own transaction, an
-// OutboxRelay publishing them through KafkaPublisher, and a KafkaBus consumer applying them
-// (inbox claim plus an effect row each, in batched transactions) on a second PostgreSQL
-// database. `--mode
-// bare` is the reference: a plain librdkafka producer (idempotent, acks=all) and consumer on the
-// same broker with messages of the same size. Each mode runs on a fresh topic and consumer group,
-// measures end-to-end latency at a fixed offered rate and sustained throughput at a saturating
-// one, writes the figures as JSON (--out) and deletes its topic and group at the end.
+// service uses it: events written to a PostgreSQL outbox, an OutboxRelay publishing them through
+// KafkaPublisher, and a KafkaBus consumer applying them (inbox claim plus an effect row each, in
+// batched transactions) on a second PostgreSQL database. `--mode bare` is the reference: a plain
+// librdkafka producer (idempotent, acks=all) and consumer on the same broker with messages of
+// the same size. Each mode runs on a fresh topic and consumer group, measures end-to-end latency
+// at a fixed offered rate and sustained throughput at a saturating one, writes the figures as
+// JSON (--out) and deletes its topic and group at the end.
+//
+// The latency phase writes one event per transaction (a service handling ordinary requests).
+// The throughput phase writes --batch events per transaction (a service emitting events for a
+// bulk change), so that the writers' commit rate is not what is measured: its figure is the
+// events whose effect committed at the consumer end per second of the window.
 //
 // Latency is taken from the event's send time (system clock, ns, carried in the message) to the
 // moment the consumer's effect committed (full) or the message was consumed (bare): both ends
 // run in this process, so the clocks agree.
 //
 //   inkwell_events_bench --mode full|bare [--brokers 127.0.0.1:59092] [--duration 10]
-//       [--rate 1000] [--writers N] [--in-flight 10000] [--out figures.json]
+//       [--rate 1000] [--writers N] [--batch 20] [--in-flight 10000] [--out figures.json]
 //       [--producer-db URL --consumer-db URL]   (full only; each gets the messaging tables)
 
 #include "base/ids.h"
@@ -108,6 +112,7 @@ struct Args {
   double duration_s = 10;
   double rate = 1'000;               // offered events/s of the latency phase
   int writers = 0;                   // sending threads; 0 = the mode's default
+  int batch = 20;                    // events per transaction in the throughput phase
   std::uint64_t in_flight = 10'000;  // events kept in the path while measuring throughput
   std::string out;
 };
@@ -133,6 +138,8 @@ Args parse_args(int argc, char** argv) {
       args.rate = std::stod(value);
     } else if (name == "--writers") {
       args.writers = std::stoi(value);
+    } else if (name == "--batch") {
+      args.batch = std::stoi(value);
     } else if (name == "--in-flight") {
       args.in_flight = std::stoull(value);
     } else if (name == "--out") {
@@ -147,8 +154,9 @@ Args parse_args(int argc, char** argv) {
   if (args.mode == "full" && (args.producer_db.empty() || args.consumer_db.empty())) {
     throw std::invalid_argument("--mode full needs --producer-db and --consumer-db");
   }
-  if (args.duration_s <= 0 || args.rate <= 0 || args.writers < 0 || args.in_flight == 0) {
-    throw std::invalid_argument("--duration, --rate and --in-flight must be positive");
+  if (args.duration_s <= 0 || args.rate <= 0 || args.writers < 0 || args.batch <= 0 ||
+      args.in_flight == 0) {
+    throw std::invalid_argument("--duration, --rate, --batch and --in-flight must be positive");
   }
   if (args.writers == 0) args.writers = args.mode == "full" ? 4 : 1;
   return args;
@@ -189,8 +197,9 @@ class Recorder {
 class Source {
  public:
   virtual ~Source() = default;
-  /// Sends one event stamped `sent_ns`; returns once it is committed (full) or queued (bare).
-  virtual void send(std::uint64_t seq, std::int64_t sent_ns) = 0;
+  /// Sends `count` events numbered from `first_seq`, all stamped `sent_ns`, together (full: in
+  /// one transaction); returns once they are committed (full) or queued (bare).
+  virtual void send(std::uint64_t first_seq, std::size_t count, std::int64_t sent_ns) = 0;
   /// How many events the broker acknowledged so far (full: rows the relay marked sent).
   virtual std::uint64_t published() const = 0;
 };
@@ -200,6 +209,9 @@ struct Offered {
   std::uint64_t sent = 0;
   double seconds = 0;
   double max_late_ms = 0;  // how far the writers fell behind their schedule
+  /// Without a rate: the share of the writers' time spent waiting for the in-flight cap. Near 1,
+  /// the path set the pace; near 0, the writers did.
+  double held = 0;
 };
 
 // How the writers send during one phase.
@@ -207,6 +219,9 @@ struct Load {
   int writers = 1;
   double rate = 0;  // events/s in total; 0 = as fast as the path takes them
   Seconds duration{0};
+  /// Events per send (per transaction on the full path). Only with rate 0: the paced phases
+  /// send one event per slot.
+  std::size_t batch = 1;
   /// With rate 0: the writers pause while this many events are sent and not yet at the
   /// consumer end, so the path stays saturated without an ever-growing backlog.
   std::uint64_t max_in_flight = 0;
@@ -221,18 +236,21 @@ struct Counters {
 // Sends from load.writers threads for load.duration. At a fixed rate, slot i is due at
 // start + i / rate and taken by writer i % writers; an event sent late is stamped with its due
 // time, so a writer held up by a slow send counts as latency instead of quietly offering less
-// (no coordinated omission). Without a rate, the writers keep load.max_in_flight events between
-// themselves and the consumer end.
+// (no coordinated omission). Without a rate, the writers send load.batch events at a time and
+// keep about load.max_in_flight events between themselves and the consumer end.
 Offered drive(Source& source, Counters& counters, const Recorder& recorder, const Load& load) {
   const auto start = Steady::now();
   const auto end = start + std::chrono::duration_cast<Steady::duration>(load.duration);
+  const std::size_t batch = load.rate > 0 ? 1 : std::max<std::size_t>(load.batch, 1);
   std::atomic<std::uint64_t> sent{0};
   std::atomic<bool> failed{false};
   std::mutex mutex;
   std::exception_ptr error;     // guarded by mutex
   Steady::duration max_late{};  // guarded by mutex
+  Steady::duration held{};      // guarded by mutex
   const auto writer = [&](int w) {
     Steady::duration late_here{};
+    Steady::duration held_here{};
     try {
       for (std::uint64_t k = 0; !failed.load(); ++k) {
         std::int64_t sent_ns = 0;
@@ -248,16 +266,18 @@ Offered drive(Source& source, Counters& counters, const Recorder& recorder, cons
           sent_ns =
               system_now_ns() - std::chrono::duration_cast<std::chrono::nanoseconds>(late).count();
         } else {
+          const auto wait_start = Steady::now();
           while (counters.issued.load() - recorder.received() >= load.max_in_flight &&
                  Steady::now() < end) {
             std::this_thread::sleep_for(std::chrono::microseconds(200));
           }
+          held_here += Steady::now() - wait_start;
           if (Steady::now() >= end) break;
           sent_ns = system_now_ns();
         }
-        source.send(counters.issued.fetch_add(1), sent_ns);
-        sent.fetch_add(1);
-        counters.written.fetch_add(1);
+        source.send(counters.issued.fetch_add(batch), batch, sent_ns);
+        sent.fetch_add(batch);
+        counters.written.fetch_add(batch);
       }
     } catch (...) {
       failed = true;
@@ -266,14 +286,16 @@ Offered drive(Source& source, Counters& counters, const Recorder& recorder, cons
     }
     const std::lock_guard lock(mutex);
     max_late = std::max(max_late, late_here);
+    held += held_here;
   };
   std::vector<std::thread> threads;
   threads.reserve(static_cast<std::size_t>(load.writers));
   for (int w = 0; w < load.writers; ++w) threads.emplace_back(writer, w);
   for (std::thread& t : threads) t.join();
   if (error) std::rethrow_exception(error);
-  return {sent.load(), Seconds(Steady::now() - start).count(),
-          std::chrono::duration<double, std::milli>(max_late).count()};
+  const Seconds elapsed = Steady::now() - start;
+  return {sent.load(), elapsed.count(), std::chrono::duration<double, std::milli>(max_late).count(),
+          Seconds(held).count() / (elapsed.count() * load.writers)};
 }
 
 // Waits until `expected` events reached the consumer end, as long as they keep coming (see
@@ -363,7 +385,7 @@ boost::json::object measure(Source& source, Recorder& recorder, const Args& args
   };
 
   progress(args.mode + ": warm-up (joining the consumer group)");
-  total += drive(source, counters, recorder, {1, kWarmUpRate, kWarmUpTime, 0}).sent;
+  total += drive(source, counters, recorder, {1, kWarmUpRate, kWarmUpTime, 1, 0}).sent;
   {
     const auto start = Steady::now();
     while (recorder.received() < total && Steady::now() - start < kWarmUpArrival) {
@@ -378,21 +400,26 @@ boost::json::object measure(Source& source, Recorder& recorder, const Args& args
            number(args.duration_s) + " s");
   recorder.start_sampling();
   auto paced_backlog = sampler();
-  const Offered paced = drive(source, counters, recorder, {args.writers, args.rate, duration, 0});
+  const Offered paced =
+      drive(source, counters, recorder, {args.writers, args.rate, duration, 1, 0});
   const auto [paced_relay, paced_consumer] = paced_backlog->finish();
   total += paced.sent;
   const std::uint64_t latency_missing = drain(recorder, total);
   std::vector<std::int64_t> latencies = recorder.stop_sampling();
   std::sort(latencies.begin(), latencies.end());
 
-  progress(args.mode + ": throughput, " + std::to_string(args.writers) + " writer(s) keeping " +
+  progress(args.mode + ": throughput, " + std::to_string(args.writers) + " writer(s) sending " +
+           std::to_string(args.batch) + " events at a time, keeping " +
            std::to_string(args.in_flight) + " events in flight for " + number(args.duration_s) +
            " s after a " + number(kRamp.count()) + " s ramp");
   const std::uint64_t written_before = counters.written.load();
   std::exception_ptr saturated_error;
+  Offered saturated;
   std::thread saturating([&] {
     try {
-      drive(source, counters, recorder, {args.writers, 0, kRamp + duration, args.in_flight});
+      saturated = drive(source, counters, recorder,
+                        {args.writers, 0, kRamp + duration, static_cast<std::size_t>(args.batch),
+                         args.in_flight});
     } catch (...) {
       saturated_error = std::current_exception();
     }
@@ -437,7 +464,10 @@ boost::json::object measure(Source& source, Recorder& recorder, const Args& args
       {"throughput",
        {{"seconds", window},
         {"inFlight", args.in_flight},
+        {"writers", args.writers},
+        {"eventsPerTransaction", args.batch},
         {"writtenPerSecond", static_cast<double>(window_written) / window},
+        {"writersHeld", saturated.held},
         {"consumed", consumed},
         {"eventsPerSecond", static_cast<double>(consumed) / window},
         {"meanBacklogBeforeRelay", window_relay},
@@ -539,15 +569,22 @@ class CommitObserver final : public storage::Database {
   Recorder& recorder_;
 };
 
-// Writes each event to the outbox in a transaction of its own, then wakes the relay.
+// Writes a send's events to the outbox in one transaction (one enqueue() each, as a service
+// does), then wakes the relay.
 class OutboxSource final : public Source {
  public:
   OutboxSource(storage::Database& database, messaging::OutboxRelay& relay, std::string topic)
       : database_(database), relay_(relay), topic_(std::move(topic)) {}
-  void send(std::uint64_t seq, std::int64_t sent_ns) override {
-    const messaging::Event event =
-        messaging::make_event(kSource, topic_, new_uuid(), {{"sentAtNs", sent_ns}, {"seq", seq}});
-    database_.transaction([&](storage::Executor& tx) { messaging::enqueue(tx, event); });
+  void send(std::uint64_t first_seq, std::size_t count, std::int64_t sent_ns) override {
+    std::vector<messaging::Event> events;
+    events.reserve(count);
+    for (std::uint64_t seq = first_seq; seq < first_seq + count; ++seq) {
+      events.push_back(messaging::make_event(kSource, topic_, new_uuid(),
+                                             {{"sentAtNs", sent_ns}, {"seq", seq}}));
+    }
+    database_.transaction([&](storage::Executor& tx) {
+      for (const messaging::Event& event : events) messaging::enqueue(tx, event);
+    });
     relay_.wake();
   }
   std::uint64_t published() const override { return relay_.published(); }
@@ -659,10 +696,17 @@ class ProducerSource final : public Source {
   ProducerSource(const ProducerSource&) = delete;
   ProducerSource& operator=(const ProducerSource&) = delete;
 
-  void send(std::uint64_t /*seq*/, std::int64_t sent_ns) override {
+  void send(std::uint64_t /*first_seq*/, std::size_t count, std::int64_t sent_ns) override {
     std::string payload(bytes_, 'x');
     std::snprintf(payload.data(), kTimestampDigits + 1, "%020lld", static_cast<long long>(sent_ns));
     payload[kTimestampDigits] = ' ';  // snprintf's terminating NUL
+    for (std::size_t i = 0; i < count; ++i) produce(payload);
+  }
+  std::uint64_t published() const override { return deliveries_.acked(); }
+  std::uint64_t failed() const { return deliveries_.failed(); }
+
+ private:
+  void produce(std::string& payload) {
     const std::string key = new_uuid();
     const auto deadline = Steady::now() + std::chrono::seconds(30);
     while (true) {
@@ -676,10 +720,7 @@ class ProducerSource final : public Source {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));  // the poller makes room
     }
   }
-  std::uint64_t published() const override { return deliveries_.acked(); }
-  std::uint64_t failed() const { return deliveries_.failed(); }
 
- private:
   std::string topic_;
   std::size_t bytes_;
   kafka::ClientEvents events_{"bench producer"};
