@@ -2,6 +2,9 @@
 
 #include <sodium.h>
 
+#include <algorithm>
+#include <thread>
+
 namespace inkwell::services::auth {
 namespace {
 
@@ -81,6 +84,11 @@ AuthConfig AuthConfig::read(const Settings& settings) {
       settings.integer("INKWELL_ARGON2_MEMLIMIT_KIB", crypto_pwhash_MEMLIMIT_INTERACTIVE / 1024,
                        crypto_pwhash_MEMLIMIT_MIN / 1024, 1024 * 1024) *
       1024);
+
+  config.argon2_threads = static_cast<std::size_t>(settings.integer(
+      "INKWELL_ARGON2_THREADS", std::max(1U, std::thread::hardware_concurrency()), 1, 256));
+  config.argon2_queue =
+      static_cast<std::size_t>(settings.integer("INKWELL_ARGON2_QUEUE", 256, 1, 100'000));
 
   OAuthProviderConfig google;
   google.authorize_url = "https://accounts.google.com/o/oauth2/v2/auth";

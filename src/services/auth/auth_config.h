@@ -44,6 +44,8 @@ struct AuthConfig {
   ThrottlePolicy ip_throttle;
   unsigned long long argon2_ops = 0;
   std::size_t argon2_mem_bytes = 0;
+  std::size_t argon2_threads = 1;  // INKWELL_ARGON2_THREADS, default: one per core
+  std::size_t argon2_queue = 256;  // INKWELL_ARGON2_QUEUE: waiting hashes before 503
   std::optional<OAuthProviderConfig> google;
   std::optional<OAuthProviderConfig> github;
 

@@ -32,7 +32,8 @@ AuthService::AuthService(ServiceHost& host)
     : host_(host),
       runtime_(host.runtime()),
       config_(AuthConfig::read(host.runtime().settings)),
-      hasher_(security::PasswordLimits{config_.argon2_ops, config_.argon2_mem_bytes}) {
+      hasher_(security::PasswordLimits{config_.argon2_ops, config_.argon2_mem_bytes}),
+      hashing_("argon2", config_.argon2_threads, config_.argon2_queue) {
   verify_options_.issuer = config_.issuer;
   verify_options_.audiences = {config_.audience};
   // Configured key files are read now, so a bad one stops the process before anything starts.
@@ -236,6 +237,8 @@ User AuthService::create_user(storage::Executor& tx, User user, bool username_ch
 }
 
 void AuthService::collect(metrics::Exposition& out) const {
+  out.gauge("worker_pool_queued", "Blocking calls waiting for a worker.", {{"pool", "argon2"}},
+            static_cast<double>(hashing_.queued()));
   out.counter("auth_registrations_total", "Accounts created (password and OAuth).", {},
               static_cast<double>(registrations_.value()));
   out.counter("auth_logins_total", "Password sign-in attempts by result.", {{"result", "ok"}},

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "base/metrics.h"
+#include "base/worker_pool.h"
 #include "http/outbound.h"
 #include "messaging/bus.h"
 #include "security/jwt.h"
@@ -130,6 +131,10 @@ class AuthService {
   Runtime& runtime_;
   AuthConfig config_;
   security::PasswordHasher hasher_;
+  // Argon2id runs here, not on the shared blocking pool: one thread per core bounds both CPU and
+  // memory (each hash holds INKWELL_ARGON2_MEMLIMIT_KIB), and database calls never queue
+  // behind hashes. A full queue answers 503.
+  WorkerPool hashing_;
   std::optional<security::KeyRing> keys_;  // set by start()
   security::VerifyOptions verify_options_;
   storage::Database* database_ = nullptr;

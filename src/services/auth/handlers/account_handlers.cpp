@@ -79,11 +79,12 @@ boost::asio::awaitable<http::Response> AuthService::register_account(Context& co
   const bool chosen = raw_username.has_value();
   user.username = chosen ? *raw_username : derive_username(user.name, user.email);
 
-  // Hashing takes ~50 ms of a worker; the account and its first session commit together.
-  // Not a structured binding: g++ 12 miscompiles those around co_await.
-  auto create = [this, user, pw = *password, chosen]() {
-    User account = user;
-    account.password_hash = hasher_.hash(pw);
+  // Hashing (~50 ms, 64 MiB) runs on the Argon2 pool; the account and its first session then
+  // commit together on the database pool.
+  auto hash = [this, pw = *password]() { return hasher_.hash(pw); };
+  user.password_hash = co_await hashing_.run(std::move(hash));
+  // Not a structured binding of the result: g++ 12 miscompiles those around co_await.
+  auto create = [this, account = user, chosen]() {
     try {
       return database_->transaction([&](storage::Executor& tx) {
         User stored = create_user(tx, account, chosen);
@@ -117,55 +118,59 @@ boost::asio::awaitable<http::Response> AuthService::login(Context& context) {
   const std::string address = client_address(context);
   const std::string account_key = "account:" + (email.value ? *email.value : std::string{});
 
-  struct Outcome {
+  struct Lookup {
     std::optional<User> user;
+    std::optional<Throttle> ip_state;
+    std::optional<Throttle> account_state;
     std::int64_t blocked_ms = 0;
   };
-  auto check = [this, email, pw = *password, address, account_key]() {
-    Outcome result;
+  // The lockout is checked before any hashing: a locked account costs the server nothing.
+  auto lookup = [this, email, address, account_key]() {
+    Lookup result;
     const auto now = unix_millis();
-    const std::string ip_key = "ip:" + address;
-    // The lockout is checked before any hashing: a locked account costs the server nothing.
-    const auto ip_state = repo_->throttle(*database_, ip_key);
-    const auto account_state =
-        email.value ? repo_->throttle(*database_, account_key) : std::nullopt;
-    result.blocked_ms = std::max(blocked_for(ip_state, now), blocked_for(account_state, now));
-    if (result.blocked_ms > 0) return result;
-
-    std::optional<User> user =
-        email.value ? repo_->user_by_email(*database_, *email.value) : std::nullopt;
-    bool ok = false;
-    if (user && user->password_hash) {
-      ok = hasher_.verify(*user->password_hash, pw);
-    } else {
-      hasher_.burn(pw);  // an unknown email costs the same time as a wrong password
-    }
-    if (ok) {
-      if (account_state) repo_->clear_throttle(*database_, account_key);
-      result.user = std::move(user);
-      return result;
-    }
-    repo_->save_throttle(*database_, ip_key, after_failure(ip_state, config_.ip_throttle, now));
-    if (email.value) {
-      repo_->save_throttle(*database_, account_key,
-                           after_failure(account_state, config_.account_throttle, now));
+    result.ip_state = repo_->throttle(*database_, "ip:" + address);
+    if (email.value) result.account_state = repo_->throttle(*database_, account_key);
+    result.blocked_ms =
+        std::max(blocked_for(result.ip_state, now), blocked_for(result.account_state, now));
+    if (result.blocked_ms == 0 && email.value) {
+      result.user = repo_->user_by_email(*database_, *email.value);
     }
     return result;
   };
-  auto outcome = co_await runtime_.blocking.run(std::move(check));
+  auto outcome = co_await runtime_.blocking.run(std::move(lookup));
   if (outcome.blocked_ms > 0) {
     logins_locked_.add();
     auto error = locked(outcome.blocked_ms);
     throw error;
   }
-  if (!outcome.user) {
+  std::optional<std::string> stored_hash;
+  if (outcome.user) stored_hash = outcome.user->password_hash;
+  auto verify = [this, stored_hash, pw = *password]() {
+    if (stored_hash) return hasher_.verify(*stored_hash, pw);
+    hasher_.burn(pw);  // an unknown email costs the same time as a wrong password
+    return false;
+  };
+  const bool ok = co_await hashing_.run(std::move(verify));
+  if (!ok) {
+    auto count = [this, outcome, address, account_key, known = email.value.has_value()]() {
+      const auto now = unix_millis();
+      repo_->save_throttle(*database_, "ip:" + address,
+                           after_failure(outcome.ip_state, config_.ip_throttle, now));
+      if (known) {
+        repo_->save_throttle(*database_, account_key,
+                             after_failure(outcome.account_state, config_.account_throttle, now));
+      }
+    };
+    co_await runtime_.blocking.run(std::move(count));
     logins_failed_.add();
     throw bad_credentials();
   }
   const std::string user_id = outcome.user->id;
-  auto start_session = [this, user_id]() {
-    return database_->transaction(
-        [&](storage::Executor& tx) { return issue_refresh_token(tx, user_id, ""); });
+  auto start_session = [this, user_id, account_key, clear = outcome.account_state.has_value()]() {
+    return database_->transaction([&](storage::Executor& tx) {
+      if (clear) repo_->clear_throttle(tx, account_key);
+      return issue_refresh_token(tx, user_id, "");
+    });
   };
   auto token = co_await runtime_.blocking.run(std::move(start_session));
   logins_ok_.add();
