@@ -70,7 +70,7 @@ void AuthService::add_routes() {
   auto& router = host_.router();
   using http::Method;
   const auto bind = [this](awaitable<Response> (AuthService::*handler)(Context&)) {
-    return [this, handler](Context& context) { return (this->*handler)(context); };
+    return [this, handler](Context& context) { return guarded(handler, context); };
   };
   router.add(Method::post, "/auth/register", bind(&AuthService::register_account));
   router.add(Method::post, "/auth/login", bind(&AuthService::login));
@@ -82,6 +82,22 @@ void AuthService::add_routes() {
   router.add(Method::get, "/users/me", bind(&AuthService::me));
   router.add(Method::get, "/users/{id}", bind(&AuthService::get_user));
   router.add(Method::patch, "/users/{id}", bind(&AuthService::patch_user));
+}
+
+boost::asio::awaitable<http::Response> AuthService::guarded(
+    awaitable<Response> (AuthService::*handler)(Context&), Context& context) {
+  try {
+    co_return co_await (this->*handler)(context);
+  } catch (const storage::DatabaseError& error) {
+    if (error.kind() == storage::DatabaseError::Kind::unavailable) {
+      log::warn("auth database unavailable", {{"error", error.what()}});
+      throw ApiError::unavailable("the account database is unavailable; retry shortly");
+    }
+    if (error.kind() == storage::DatabaseError::Kind::unique_violation) {
+      throw ApiError(409, "conflict", "a concurrent change conflicted with this one; retry");
+    }
+    throw;
+  }
 }
 
 bool AuthService::from_gateway(const Context& context) const {

@@ -75,6 +75,10 @@ class AuthService {
   using awaitable = boost::asio::awaitable<T>;
 
   void add_routes();
+  /// Runs a handler, turning storage failures into the shared error shape: an unreachable or
+  /// busy database is 503 (retry later), a unique-key race is 409; anything else stays a 500.
+  awaitable<Response> guarded(awaitable<Response> (AuthService::*handler)(Context&),
+                              Context& context);
 
   // handlers/account_handlers.cpp
   awaitable<Response> register_account(Context& context);
