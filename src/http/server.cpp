@@ -208,7 +208,13 @@ asio::awaitable<Response> Server::invoke(const Router::Route& route, Context& co
     auto response = error_response(static_cast<Status>(error.status()), error.code(), error.what(),
                                    context.correlation_id(), error.details());
     if (error.status() == 503 || error.status() == 429) {
-      response.set(beast_http::field::retry_after, "1");
+      // A handler that knows how long the wait is says so (a sign-in lockout: minutes).
+      std::string retry_after = "1";
+      if (const auto* seconds = error.details().if_contains("retryAfterSeconds");
+          seconds != nullptr && seconds->is_int64() && seconds->get_int64() > 0) {
+        retry_after = std::to_string(seconds->get_int64());
+      }
+      response.set(beast_http::field::retry_after, retry_after);
     }
     co_return response;
   } catch (const std::exception& error) {
