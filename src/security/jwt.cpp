@@ -35,40 +35,24 @@ constexpr int kMaxRsaBits = 8192;  // bigger keys only make verification slow
 
 using PkeyPtr = std::unique_ptr<EVP_PKEY, EvpPkeyDeleter>;
 
-struct BnDeleter {
-  void operator()(BIGNUM* bn) const noexcept { BN_free(bn); }
+// An OpenSSL object owned by a unique_ptr that frees it with the library's own function.
+template <auto Free>
+struct Freer {
+  template <typename T>
+  void operator()(T* object) const noexcept {
+    Free(object);
+  }
 };
-using BnPtr = std::unique_ptr<BIGNUM, BnDeleter>;
+template <typename T, auto Free>
+using Owned = std::unique_ptr<T, Freer<Free>>;
 
-struct BioDeleter {
-  void operator()(BIO* bio) const noexcept { BIO_free(bio); }
-};
-using BioPtr = std::unique_ptr<BIO, BioDeleter>;
-
-struct MdCtxDeleter {
-  void operator()(EVP_MD_CTX* ctx) const noexcept { EVP_MD_CTX_free(ctx); }
-};
-using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, MdCtxDeleter>;
-
-struct PkeyCtxDeleter {
-  void operator()(EVP_PKEY_CTX* ctx) const noexcept { EVP_PKEY_CTX_free(ctx); }
-};
-using PkeyCtxPtr = std::unique_ptr<EVP_PKEY_CTX, PkeyCtxDeleter>;
-
-struct EcdsaSigDeleter {
-  void operator()(ECDSA_SIG* sig) const noexcept { ECDSA_SIG_free(sig); }
-};
-using EcdsaSigPtr = std::unique_ptr<ECDSA_SIG, EcdsaSigDeleter>;
-
-struct ParamBldDeleter {
-  void operator()(OSSL_PARAM_BLD* bld) const noexcept { OSSL_PARAM_BLD_free(bld); }
-};
-using ParamBldPtr = std::unique_ptr<OSSL_PARAM_BLD, ParamBldDeleter>;
-
-struct ParamDeleter {
-  void operator()(OSSL_PARAM* params) const noexcept { OSSL_PARAM_free(params); }
-};
-using ParamPtr = std::unique_ptr<OSSL_PARAM, ParamDeleter>;
+using BnPtr = Owned<BIGNUM, BN_free>;
+using BioPtr = Owned<BIO, BIO_free>;
+using MdCtxPtr = Owned<EVP_MD_CTX, EVP_MD_CTX_free>;
+using PkeyCtxPtr = Owned<EVP_PKEY_CTX, EVP_PKEY_CTX_free>;
+using EcdsaSigPtr = Owned<ECDSA_SIG, ECDSA_SIG_free>;
+using ParamBldPtr = Owned<OSSL_PARAM_BLD, OSSL_PARAM_BLD_free>;
+using ParamPtr = Owned<OSSL_PARAM, OSSL_PARAM_free>;
 
 const unsigned char* bytes_of(std::string_view text) {
   return reinterpret_cast<const unsigned char*>(text.data());
