@@ -12,8 +12,6 @@
 
 namespace inkwell::services::auth {
 
-namespace {
-
 std::int64_t unix_seconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -25,8 +23,6 @@ std::int64_t unix_millis() {
              std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
-
-}  // namespace
 
 AuthService::AuthService(ServiceHost& host)
     : host_(host),

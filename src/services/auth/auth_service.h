@@ -37,6 +37,10 @@ struct ExternalIdentity {
   std::optional<std::string> avatar_url;
 };
 
+/// Wall-clock time as Unix seconds and milliseconds (token claims, expiry columns).
+std::int64_t unix_seconds();
+std::int64_t unix_millis();
+
 // A sign-in with a provider that did not work out, for a reason the person can be shown
 // (`code` goes to the app's login page as ?error=<code>).
 class OAuthFailure : public std::runtime_error {

@@ -11,12 +11,6 @@ namespace inkwell::services::auth {
 
 namespace {
 
-std::int64_t unix_millis() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 ApiError unauthorized_refresh(std::string_view message) {
   return ApiError(401, "invalid_refresh_token", std::string(message));
 }

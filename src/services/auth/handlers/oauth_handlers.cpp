@@ -15,12 +15,6 @@ namespace {
 constexpr std::int64_t kStateLifetimeMs = 10 * 60 * 1000;
 constexpr std::string_view kBindingCookie = "inkwell_oauth";
 
-std::int64_t unix_millis() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 ApiError bad_state(const std::string& message) {
   return ApiError(400, "invalid_oauth_state", message);
 }
