@@ -12,18 +12,28 @@
 #include <boost/json/serialize.hpp>
 
 #include <algorithm>
+#include <charconv>
+#include <chrono>
 #include <iostream>
+#include <memory>
 #include <optional>
+#include <thread>
 
 namespace inkwell::app {
 namespace {
 
 constexpr const char* kUsage = R"(Usage:
   inkwell events dlq list   --topic T [--group G]   print the dead letters of topic T
-  inkwell events dlq replay --topic T [--group G]   send them back to T (Kafka)
-With KAFKA_BROKERS set the dead letters are read from T.dlq; without it (the embedded bus) they
-are read from the dead_letters table of each service database.
+  inkwell events dlq replay --topic T [--group G] [--wait SECONDS]
+                                                    hand them to their consumers again
+With KAFKA_BROKERS set the dead letters are read from T.dlq and replay sends them back to T.
+Without it (the embedded bus) they are in the dead_letters table of each service database;
+replay marks them, the running server's bus replays them within a second, and the command
+waits up to --wait seconds (default 10) to report how it went.
 )";
+
+// How often the embedded replay looks at how the server is doing with the request.
+constexpr auto kReplayCheckEvery = std::chrono::milliseconds(200);
 
 // Takes --name=value or --name value out of `args`.
 std::optional<std::string> take_flag(std::vector<std::string>& args, const std::string& name) {
@@ -84,12 +94,66 @@ int list_embedded(const Settings& settings, const std::string& topic,
                        {"attempts", letter.attempts},
                        {"error", letter.error},
                        {"createdAt", letter.created_at},
-                       {"payload", letter.payload.substr(0, 200)}})
+                       {"payload", letter.payload.substr(0, 200)},
+                       {"replayRequested", letter.replay_requested_at.has_value()}})
                 << "\n";
     }
   }
   std::cerr << shown << " dead letter(s) of " << topic << " in the service databases\n";
   return 0;
+}
+
+// The handlers live in the server, not in this process: mark the letters for replay and watch
+// the running server replay them. Exit 0 when every letter was replayed or still waits for a
+// server to pick it up, 1 when one failed again.
+int replay_embedded(const Settings& settings, const std::string& topic,
+                    const std::optional<std::string>& group, std::chrono::seconds wait) {
+  struct Requested {
+    std::string service;
+    std::unique_ptr<storage::Database> database;
+    std::vector<std::int64_t> ids;
+  };
+  std::vector<Requested> requests;
+  std::size_t total = 0;
+  for (const auto& service : database_services()) {
+    auto database = storage::open_database(database_url(settings, service));
+    storage::apply_migrations(*database, messaging::messaging_migrations(service));
+    std::vector<std::int64_t> ids = messaging::request_replay(*database, topic, group);
+    if (ids.empty()) continue;
+    total += ids.size();
+    requests.push_back({service, std::move(database), std::move(ids)});
+  }
+  if (total == 0) {
+    std::cout << "no dead letters of " << topic << " to replay\n";
+    return 0;
+  }
+  std::cerr << "asked the server to replay " << total << " dead letter(s) of " << topic << "\n";
+  const auto deadline = std::chrono::steady_clock::now() + wait;
+  messaging::ReplayProgress sum;
+  while (true) {
+    sum = {};
+    for (const Requested& request : requests) {
+      const auto progress = messaging::replay_progress(*request.database, request.ids);
+      sum.replayed += progress.replayed;
+      sum.failed_again += progress.failed_again;
+      sum.waiting += progress.waiting;
+    }
+    if (sum.waiting == 0 || std::chrono::steady_clock::now() >= deadline) break;
+    std::this_thread::sleep_for(kReplayCheckEvery);
+  }
+  std::cout << "replayed " << sum.replayed << " dead letter(s) of " << topic;
+  if (sum.failed_again > 0) {
+    std::cout << "; " << sum.failed_again
+              << " failed again (their error says why: inkwell events dlq list --topic " << topic
+              << ")";
+  }
+  if (sum.waiting > 0) {
+    std::cout << "; " << sum.waiting
+              << " wait for a running server whose service consumes them (they are replayed "
+                 "when it runs)";
+  }
+  std::cout << "\n";
+  return sum.failed_again > 0 ? 1 : 0;
 }
 
 }  // namespace
@@ -104,6 +168,19 @@ int run_events_command(const std::vector<std::string>& arguments) {
   args.erase(args.begin(), args.begin() + 2);
   const auto topic = take_flag(args, "topic");
   const auto group = take_flag(args, "group");
+  const auto wait_text = take_flag(args, "wait");
+  std::chrono::seconds wait(10);
+  if (wait_text) {
+    int seconds = -1;
+    const auto* end = wait_text->data() + wait_text->size();
+    const auto parsed = std::from_chars(wait_text->data(), end, seconds);
+    if (parsed.ec != std::errc() || parsed.ptr != end || seconds < 0 || seconds > 3600 ||
+        action != "replay") {
+      std::cerr << "inkwell: --wait takes whole seconds from 0 to 3600, with replay only\n";
+      return 2;
+    }
+    wait = std::chrono::seconds(seconds);
+  }
   if (!topic || std::find(messaging::kTopics.begin(), messaging::kTopics.end(), *topic) ==
                     messaging::kTopics.end()) {
     std::cerr << "inkwell: --topic must name an event topic (user.registered, post.created, ...)\n";
@@ -115,13 +192,7 @@ int run_events_command(const std::vector<std::string>& arguments) {
     if (action == "list") {
       return brokers ? list_kafka(*brokers, *topic, group) : list_embedded(settings, *topic, group);
     }
-    if (!brokers) {
-      // The embedded bus replays by running the subscriber's handler, which exists only inside
-      // the running server; there is no topic to send the letters back to.
-      std::cerr << "inkwell: replay needs KAFKA_BROKERS; on the embedded bus dead letters stay in "
-                   "the service databases (see `inkwell events dlq list`)\n";
-      return 2;
-    }
+    if (!brokers) return replay_embedded(settings, *topic, group, wait);
     messaging::kafka::KafkaOptions options;
     options.brokers = *brokers;
     const auto sent =

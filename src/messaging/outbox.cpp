@@ -76,6 +76,13 @@ CREATE INDEX dead_letters_open ON dead_letters (consumer_group, topic, id)
   WHERE replayed_at IS NULL;
 )";
 
+// `inkwell events dlq replay` on the embedded bus asks the running server to replay dead
+// letters by stamping them; the bus replays what is stamped (EmbeddedBus, request_replay()).
+constexpr std::string_view kPostgresReplayRequests =
+    "ALTER TABLE dead_letters ADD COLUMN replay_requested_at timestamptz;";
+constexpr std::string_view kSqliteReplayRequests =
+    "ALTER TABLE dead_letters ADD COLUMN replay_requested_at text;";
+
 // Ids per INSERT in claim_all(): far below both dialects' limits on bound parameters.
 constexpr std::size_t kClaimsPerStatement = 1'000;
 
@@ -83,8 +90,10 @@ constexpr std::size_t kClaimsPerStatement = 1'000;
 
 storage::MigrationSet messaging_migrations(std::string_view service) {
   return {std::string(service) + ".messaging",
-          {{1, "create_messaging_tables", std::string(kPostgres)}},
-          {{1, "create_messaging_tables", std::string(kSqlite)}}};
+          {{1, "create_messaging_tables", std::string(kPostgres)},
+           {2, "dead_letter_replay_requests", std::string(kPostgresReplayRequests)}},
+          {{1, "create_messaging_tables", std::string(kSqlite)},
+           {2, "dead_letter_replay_requests", std::string(kSqliteReplayRequests)}}};
 }
 
 void enqueue(storage::Executor& tx, const Event& event) {

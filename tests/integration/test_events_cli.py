@@ -45,7 +45,33 @@ def test_embedded_list_reads_every_service_database(inkwell_bin, data_dir):
                env).stdout == ""
 
 
-def test_embedded_replay_explains_it_needs_kafka(inkwell_bin, data_dir):
-    replay = run(inkwell_bin, ["dlq", "replay", "--topic", "post.created"], child_env(data_dir))
-    assert replay.returncode == 2
-    assert "KAFKA_BROKERS" in replay.stderr
+def test_embedded_replay_asks_the_server_and_reports_what_is_waiting(inkwell_bin, data_dir):
+    env = child_env(data_dir)
+    nothing = run(inkwell_bin, ["dlq", "replay", "--topic", "post.created", "--wait", "0"], env)
+    assert nothing.returncode == 0, nothing.stderr
+    assert "no dead letters of post.created to replay" in nothing.stdout
+    for bad in (["--wait", "-1"], ["--wait", "soon"], ["--wait", "3601"]):
+        refused = run(inkwell_bin, ["dlq", "replay", "--topic", "post.created", *bad], env)
+        assert refused.returncode == 2 and "--wait" in refused.stderr
+    listed_wait = run(inkwell_bin, ["dlq", "list", "--topic", "post.created", "--wait", "1"], env)
+    assert listed_wait.returncode == 2 and "--wait" in listed_wait.stderr
+
+    db = sqlite3.connect(data_dir / "blog.db")
+    for group in ("notify", "search"):
+        db.execute("insert into dead_letters (consumer_group, topic, event_id, payload, error,"
+                   " attempts, created_at) values (?, 'post.created', 'e1', '{}', 'boom', 5,"
+                   " '2026-01-01T00:00:00.000Z')", (group,))
+    db.commit()
+    # No server runs the group: the request is recorded and reported as waiting for one.
+    replay = run(inkwell_bin, ["dlq", "replay", "--topic", "post.created", "--group", "notify",
+                               "--wait", "0"], env)
+    assert replay.returncode == 0, replay.stderr
+    assert "replayed 0 dead letter(s) of post.created; 1 wait for a running server" in \
+        replay.stdout
+    requested = dict(db.execute("select consumer_group, replay_requested_at is not null"
+                                " from dead_letters").fetchall())
+    db.close()
+    assert requested == {"notify": 1, "search": 0}
+    rows = [json.loads(line) for line in run(
+        inkwell_bin, ["dlq", "list", "--topic", "post.created"], env).stdout.splitlines()]
+    assert {r["group"]: r["replayRequested"] for r in rows} == {"notify": True, "search": False}

@@ -27,6 +27,11 @@ struct EmbeddedBus::Subscriber {
 
 namespace {
 
+// How often the bus looks for replays requested by `inkwell events dlq replay`.
+constexpr auto kReplayPoll = std::chrono::seconds(1);
+// Ids per statement in replay_progress(): far below both dialects' limits on parameters.
+constexpr std::size_t kIdsPerStatement = 500;
+
 std::string now() {
   return rfc3339_utc(std::chrono::system_clock::now());
 }
@@ -56,8 +61,8 @@ bool unavailable(const std::exception_ptr& error) {
 std::vector<DeadLetter> list_dead_letters(storage::Database& database,
                                           std::optional<std::string> topic) {
   const std::string columns =
-      "SELECT id, consumer_group, topic, event_id, payload, error, attempts, created_at "
-      "FROM dead_letters WHERE replayed_at IS NULL";
+      "SELECT id, consumer_group, topic, event_id, payload, error, attempts, created_at, "
+      "replay_requested_at FROM dead_letters WHERE replayed_at IS NULL";
   const storage::Result result =
       topic ? database.execute(columns + " AND topic = $1 ORDER BY id", {*topic})
             : database.execute(columns + " ORDER BY id");
@@ -65,9 +70,52 @@ std::vector<DeadLetter> list_dead_letters(storage::Database& database,
   for (const storage::Row& row : result.rows) {
     letters.push_back({row.get<std::int64_t>(0), row.get<std::string>(1), row.get<std::string>(2),
                        row.get<std::optional<std::string>>(3), row.get<std::string>(4),
-                       row.get<std::string>(5), row.get<int>(6), row.get<std::string>(7)});
+                       row.get<std::string>(5), row.get<int>(6), row.get<std::string>(7),
+                       row.get<std::optional<std::string>>(8)});
   }
   return letters;
+}
+
+std::vector<std::int64_t> request_replay(storage::Database& database, std::string_view topic,
+                                         const std::optional<std::string>& group) {
+  std::string sql =
+      "UPDATE dead_letters SET replay_requested_at = $1 WHERE replayed_at IS NULL AND topic = $2";
+  storage::Params params{now(), topic};
+  if (group) {
+    sql += " AND consumer_group = $3";
+    params.emplace_back(*group);
+  }
+  std::vector<std::int64_t> ids;
+  for (const storage::Row& row : database.execute(sql + " RETURNING id", params).rows) {
+    ids.push_back(row.get<std::int64_t>(0));
+  }
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+ReplayProgress replay_progress(storage::Database& database, const std::vector<std::int64_t>& ids) {
+  ReplayProgress progress;
+  for (std::size_t start = 0; start < ids.size(); start += kIdsPerStatement) {
+    const std::size_t end = std::min(ids.size(), start + kIdsPerStatement);
+    std::string sql =
+        "SELECT replayed_at IS NOT NULL, replay_requested_at IS NOT NULL FROM dead_letters "
+        "WHERE id IN (";
+    storage::Params params;
+    for (std::size_t i = start; i < end; ++i) {
+      sql += (i > start ? ", $" : "$") + std::to_string(params.size() + 1);
+      params.emplace_back(ids[i]);
+    }
+    for (const storage::Row& row : database.execute(sql + ")", params).rows) {
+      if (row.get<bool>(0)) {
+        ++progress.replayed;
+      } else if (row.get<bool>(1)) {
+        ++progress.waiting;
+      } else {
+        ++progress.failed_again;
+      }
+    }
+  }
+  return progress;
 }
 
 EmbeddedBus::EmbeddedBus(EmbeddedBusOptions options) : options_(options) {
@@ -126,13 +174,33 @@ void EmbeddedBus::unsubscribe(const std::string& group) {
 void EmbeddedBus::start() {
   const std::lock_guard lock(mutex_);
   running_ = true;
+  if (!replayer_.joinable()) replayer_ = std::thread([this] { replay_loop(); });
 }
 
 void EmbeddedBus::stop() {
-  std::unique_lock lock(mutex_);
-  running_ = false;
-  changed_.notify_all();  // cuts retry pauses short
-  changed_.wait(lock, [this] { return in_flight_ == 0; });
+  std::thread replayer;
+  {
+    std::unique_lock lock(mutex_);
+    running_ = false;
+    changed_.notify_all();  // cuts retry pauses and the replayer's wait short
+    changed_.wait(lock, [this] { return in_flight_ == 0; });
+    replayer = std::move(replayer_);
+  }
+  if (replayer.joinable()) replayer.join();  // lets the replay in hand finish
+}
+
+void EmbeddedBus::replay_loop() {
+  while (true) {
+    {
+      std::unique_lock lock(mutex_);
+      if (changed_.wait_for(lock, kReplayPoll, [this] { return !running_; })) return;
+    }
+    try {
+      replay_requested();
+    } catch (const std::exception& e) {  // a database away: the stamps stay for the next look
+      log::warn("embedded bus: cannot look for requested replays", {{"error", e.what()}});
+    }
+  }
 }
 
 std::map<std::string, ConsumerStats> EmbeddedBus::stats() const {
@@ -282,16 +350,62 @@ std::size_t EmbeddedBus::replay(std::string_view group, std::string_view topic) 
   };
   if (subscriber == nullptr) throw no_handler();
   const std::lock_guard delivering(subscriber->delivering);
-  const auto found = subscriber->subscription.handlers.find(topic);
   // An unsubscribed group's database may be closed already.
-  if (!subscriber->active || found == subscriber->subscription.handlers.end()) throw no_handler();
-  const Handler& handler = found->second;
-  storage::Database& database = *subscriber->subscription.database;
+  if (!subscriber->active || !subscriber->subscription.handlers.contains(topic)) throw no_handler();
+  return replay_letters(*subscriber, topic, false);
+}
+
+std::size_t EmbeddedBus::replay_requested() {
+  std::vector<Subscriber*> subscribers;
+  {
+    const std::lock_guard lock(mutex_);
+    for (const auto& s : subscribers_) subscribers.push_back(s.get());
+  }
+  std::size_t replayed = 0;
+  for (Subscriber* subscriber : subscribers) {
+    const std::lock_guard delivering(subscriber->delivering);
+    if (!subscriber->active) continue;  // its database may be closed; the stamps wait for it
+    const storage::Result topics = subscriber->subscription.database->execute(
+        "SELECT DISTINCT topic FROM dead_letters WHERE consumer_group = $1 AND replayed_at IS "
+        "NULL AND replay_requested_at IS NOT NULL",
+        {subscriber->group});
+    for (const storage::Row& row : topics.rows) {
+      replayed += replay_letters(*subscriber, row.get<std::string>(0), true);
+    }
+  }
+  return replayed;
+}
+
+std::size_t EmbeddedBus::replay_letters(Subscriber& subscriber, std::string_view topic,
+                                        bool only_requested) {
+  const std::string& group = subscriber.group;
+  storage::Database& database = *subscriber.subscription.database;
+  const auto found = subscriber.subscription.handlers.find(topic);
+  // A requested letter that cannot be replayed, or fails again, loses its stamp (so it is
+  // tried once per request) and shows why in its error.
+  const auto give_up = [&](const DeadLetter& letter, const std::string& error) {
+    log::warn("embedded bus: replay failed",
+              {{"group", group}, {"deadLetter", letter.id}, {"error", error}});
+    if (!only_requested) return;
+    database.execute(
+        "UPDATE dead_letters SET replay_requested_at = NULL, error = $1 WHERE id = $2 AND "
+        "replayed_at IS NULL",
+        {"replay failed: " + error, letter.id});
+  };
   std::size_t replayed = 0;
   for (const DeadLetter& letter : list_dead_letters(database, std::string(topic))) {
     if (letter.consumer_group != group) continue;
+    if (only_requested && !letter.replay_requested_at) continue;
+    if (found == subscriber.subscription.handlers.end()) {
+      give_up(letter,
+              "group \"" + group + "\" has no handler for topic \"" + std::string(topic) + "\"");
+      continue;
+    }
     const Decoded decoded = decode(letter.payload);
-    if (!decoded.event) continue;  // still poison: stays for an operator to look at
+    if (!decoded.event) {  // still poison: stays for an operator to look at
+      give_up(letter, "not a valid event: " + decoded.error);
+      continue;
+    }
     try {
       // The id was claimed when the message was dead-lettered (so redeliveries skip it); the
       // replayed_at guard is what keeps a replay from running twice. claim() stays for dead
@@ -302,13 +416,12 @@ std::size_t EmbeddedBus::replay(std::string_view group, std::string_view topic) 
             {now(), letter.id});
         if (marked.affected_rows != 1) return false;
         claim(tx, group, decoded.event->id);
-        handler(tx, *decoded.event);
+        found->second(tx, *decoded.event);
         return true;
       });
       replayed += ran ? 1 : 0;
     } catch (const std::exception& e) {
-      log::warn("embedded bus: replay failed",
-                {{"group", std::string(group)}, {"deadLetter", letter.id}, {"error", e.what()}});
+      give_up(letter, e.what());
     }
   }
   return replayed;

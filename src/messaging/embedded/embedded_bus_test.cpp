@@ -6,8 +6,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
 #include <map>
 #include <stdexcept>
+#include <thread>
 
 namespace inkwell::messaging {
 namespace {
@@ -109,6 +112,17 @@ class EmbeddedBusTest : public ::testing::Test {
       const auto found = m.find(what);
       return found != m.end() && found->second >= n;
     });
+  }
+
+  // Polls `value` until it equals `expected`, at most 10 s.
+  template <typename F, typename T>
+  static bool wait_for_value(F value, T expected) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (value() != expected) {
+      if (std::chrono::steady_clock::now() >= deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return true;
   }
 
   static std::vector<std::string> effects(storage::Database& db) {
@@ -242,6 +256,60 @@ TEST_F(EmbeddedBusTest, FailingHandlerEndsInDeadLettersAndLaterEventsFlowThenRep
   EXPECT_EQ(count(*notify_, "SELECT count(*) FROM dead_letters WHERE replayed_at IS NOT NULL"), 1);
   EXPECT_EQ(bus_->replay("notify", "post.liked"), 0u);  // nothing runs twice
   EXPECT_EQ(effects(*notify_).size(), 2u);
+}
+
+// `inkwell events dlq replay` runs in another process: it stamps the letters, and the running
+// bus replays them; what fails again loses its stamp and says why.
+TEST_F(EmbeddedBusTest, ReplayRequestedFromAnotherProcessIsCarriedOutByTheRunningBus) {
+  std::atomic<bool> broken{true};
+  const Handler record_like = record("notify");
+  like_handler_ = [&](storage::Executor& tx, const Event& event) {
+    if (broken) throw std::runtime_error("like handler broken: no such post");
+    record_like(tx, event);
+  };
+  start();
+  const std::string first = produce("post.liked", "p1", 1);
+  const std::string second = produce("post.liked", "p2", 2);
+  const std::string later = produce("user.registered", "u1", 3);
+  ASSERT_TRUE(wait_handled("notify/user.registered", 1));
+  ASSERT_TRUE(wait_for_value([&] { return list_dead_letters(*notify_).size(); }, 2u));
+  // A letter of a group this process does not run: nobody here may replay it.
+  notify_->execute(
+      "INSERT INTO dead_letters (consumer_group, topic, event_id, payload, error, attempts, "
+      "created_at) VALUES ('elsewhere', 'post.liked', NULL, 'x', 'old', 1, "
+      "'2026-01-01T00:00:00.000Z')");
+
+  EXPECT_TRUE(request_replay(*notify_, "post.liked", std::string("search")).empty());
+  EXPECT_TRUE(request_replay(*notify_, "user.registered").empty());
+  const std::vector<std::int64_t> all = request_replay(*notify_, "post.liked");
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(bus_->replay_requested(), 0u);  // still broken
+  ReplayProgress progress = replay_progress(*notify_, all);
+  EXPECT_EQ(progress.replayed, 0u);
+  EXPECT_EQ(progress.failed_again, 2u);
+  EXPECT_EQ(progress.waiting, 1u);  // the "elsewhere" letter
+  for (const DeadLetter& letter : list_dead_letters(*notify_, "post.liked")) {
+    if (letter.consumer_group != "notify") continue;
+    EXPECT_FALSE(letter.replay_requested_at);
+    EXPECT_EQ(letter.error.rfind("replay failed: like handler broken", 0), 0u) << letter.error;
+  }
+  EXPECT_EQ(effects(*notify_), std::vector<std::string>{later});
+
+  broken = false;  // fixed: asked again, the bus's own thread replays both within a second
+  const std::vector<std::int64_t> mine = request_replay(*notify_, "post.liked", "notify");
+  ASSERT_EQ(mine.size(), 2u);
+  ASSERT_TRUE(
+      wait_for_value([&] { return replay_progress(*notify_, mine).replayed; }, std::size_t{2}));
+  const std::vector<std::string> applied = effects(*notify_);
+  EXPECT_EQ(applied.size(), 3u);
+  EXPECT_NE(std::find(applied.begin(), applied.end(), first), applied.end());
+  EXPECT_NE(std::find(applied.begin(), applied.end(), second), applied.end());
+  const std::vector<DeadLetter> open = list_dead_letters(*notify_);
+  ASSERT_EQ(open.size(), 1u);
+  EXPECT_EQ(open[0].consumer_group, "elsewhere");
+  EXPECT_TRUE(open[0].replay_requested_at);  // waits for a process that runs its group
+  EXPECT_EQ(bus_->replay_requested(), 0u);   // nothing runs twice
+  EXPECT_EQ(effects(*notify_).size(), 3u);
 }
 
 TEST_F(EmbeddedBusTest, PoisonRowGoesStraightToDeadLettersAndLaterEventsFlow) {
