@@ -18,6 +18,8 @@
 #include <memory>
 #include <optional>
 #include <thread>
+#include <utility>
+#include <vector>
 
 namespace inkwell::app {
 namespace {
@@ -75,11 +77,14 @@ int list_kafka(const std::string& brokers, const std::string& topic,
   return 0;
 }
 
-int list_embedded(const Settings& settings, const std::string& topic,
+// The embedded deployment's service databases: (service, database URL).
+using ServiceDatabases = std::vector<std::pair<std::string, std::string>>;
+
+int list_embedded(const ServiceDatabases& databases, const std::string& topic,
                   const std::optional<std::string>& group) {
   std::size_t shown = 0;
-  for (const auto& service : database_services()) {
-    auto database = storage::open_database(database_url(settings, service));
+  for (const auto& [service, url] : databases) {
+    auto database = storage::open_database(url);
     // A service that never ran has no tables yet; creating them is what its start would do.
     storage::apply_migrations(*database, messaging::messaging_migrations(service));
     for (const auto& letter : messaging::list_dead_letters(*database, topic)) {
@@ -106,7 +111,7 @@ int list_embedded(const Settings& settings, const std::string& topic,
 // The handlers live in the server, not in this process: mark the letters for replay and watch
 // the running server replay them. Exit 0 when every letter was replayed or still waits for a
 // server to pick it up, 1 when one failed again.
-int replay_embedded(const Settings& settings, const std::string& topic,
+int replay_embedded(const ServiceDatabases& databases, const std::string& topic,
                     const std::optional<std::string>& group, std::chrono::seconds wait) {
   struct Requested {
     std::string service;
@@ -115,8 +120,8 @@ int replay_embedded(const Settings& settings, const std::string& topic,
   };
   std::vector<Requested> requests;
   std::size_t total = 0;
-  for (const auto& service : database_services()) {
-    auto database = storage::open_database(database_url(settings, service));
+  for (const auto& [service, url] : databases) {
+    auto database = storage::open_database(url);
     storage::apply_migrations(*database, messaging::messaging_migrations(service));
     std::vector<std::int64_t> ids = messaging::request_replay(*database, topic, group);
     if (ids.empty()) continue;
@@ -188,21 +193,25 @@ int run_events_command(const std::vector<std::string>& arguments) {
   }
   Settings settings(Settings::process_environment(), args);
   const auto brokers = settings.host_ports("KAFKA_BROKERS");
-  const int code = [&] {
-    if (action == "list") {
-      return brokers ? list_kafka(*brokers, *topic, group) : list_embedded(settings, *topic, group);
+  ServiceDatabases databases;
+  if (!brokers) {
+    for (const auto& service : database_services()) {
+      databases.emplace_back(service, database_url(settings, service));
     }
-    if (!brokers) return replay_embedded(settings, *topic, group, wait);
-    messaging::kafka::KafkaOptions options;
-    options.brokers = *brokers;
-    const auto sent =
-        messaging::kafka::replay_dead_letters(options, *topic, group.value_or(std::string()));
-    std::cout << "replayed " << sent << " dead letter(s) from "
-              << messaging::dead_letter_topic(*topic) << " to " << *topic << "\n";
-    return 0;
-  }();
+  }
+  // Every setting is read by now: a mistyped flag stops the command before it changes anything.
   settings.reject_unknown_flags();
-  return code;
+  if (action == "list") {
+    return brokers ? list_kafka(*brokers, *topic, group) : list_embedded(databases, *topic, group);
+  }
+  if (!brokers) return replay_embedded(databases, *topic, group, wait);
+  messaging::kafka::KafkaOptions options;
+  options.brokers = *brokers;
+  const auto sent =
+      messaging::kafka::replay_dead_letters(options, *topic, group.value_or(std::string()));
+  std::cout << "replayed " << sent << " dead letter(s) from "
+            << messaging::dead_letter_topic(*topic) << " to " << *topic << "\n";
+  return 0;
 }
 
 }  // namespace inkwell::app

@@ -62,6 +62,11 @@ def test_embedded_replay_asks_the_server_and_reports_what_is_waiting(inkwell_bin
                    " attempts, created_at) values (?, 'post.created', 'e1', '{}', 'boom', 5,"
                    " '2026-01-01T00:00:00.000Z')", (group,))
     db.commit()
+    # A mistyped flag stops the command before it changes anything.
+    typo = run(inkwell_bin, ["dlq", "replay", "--topic", "post.created", "--gruop", "notify"], env)
+    assert typo.returncode == 2 and "--gruop" in typo.stderr
+    assert db.execute("select count(*) from dead_letters where replay_requested_at is not null"
+                      ).fetchone() == (0,)
     # No server runs the group: the request is recorded and reported as waiting for one.
     replay = run(inkwell_bin, ["dlq", "replay", "--topic", "post.created", "--group", "notify",
                                "--wait", "0"], env)
