@@ -19,6 +19,7 @@
 #include <ostream>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace inkwell::storage {
@@ -31,6 +32,17 @@ inline void PrintTo(Dialect dialect, std::ostream* os) {
 namespace inkwell::messaging::testing {
 
 using namespace std::chrono_literals;
+
+/// Waits until `condition` holds, checking every 20 ms; false when `timeout` passed first.
+inline bool eventually(const std::function<bool()>& condition,
+                       std::chrono::milliseconds timeout = 30s) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(20ms);
+  }
+  return true;
+}
 
 inline std::string env(const char* name) {
   const char* value = std::getenv(name);

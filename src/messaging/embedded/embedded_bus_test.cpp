@@ -10,7 +10,6 @@
 #include <atomic>
 #include <map>
 #include <stdexcept>
-#include <thread>
 
 namespace inkwell::messaging {
 namespace {
@@ -70,6 +69,16 @@ class EmbeddedBusTest : public ::testing::Test {
     };
   }
 
+  // notify's post.liked handler throws "like handler broken" until like_broken_ is cleared.
+  void break_like_handler() {
+    like_broken_ = true;
+    like_handler_ = [this, record_like = record("notify")](storage::Executor& tx,
+                                                           const Event& event) {
+      if (like_broken_) throw std::runtime_error("like handler broken: no such post");
+      record_like(tx, event);
+    };
+  }
+
   // "notify" handles three types, "search" only user.registered.
   void start(EmbeddedBusOptions options = kFast, int crash_on_call = 0) {
     bus_ = std::make_unique<EmbeddedBus>(options);
@@ -114,17 +123,6 @@ class EmbeddedBusTest : public ::testing::Test {
     });
   }
 
-  // Polls `value` until it equals `expected`, at most 10 s.
-  template <typename F, typename T>
-  static bool wait_for_value(F value, T expected) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (value() != expected) {
-      if (std::chrono::steady_clock::now() >= deadline) return false;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return true;
-  }
-
   static std::vector<std::string> effects(storage::Database& db) {
     std::vector<std::string> ids;
     for (const auto& row : db.execute("SELECT event_id FROM effects ORDER BY seq").rows) {
@@ -138,6 +136,7 @@ class EmbeddedBusTest : public ::testing::Test {
   std::unique_ptr<storage::Database> blog_, notify_, search_;
   Watched<std::map<std::string, int>> handled_;  // "group/type" -> handler runs
   Handler like_handler_;
+  std::atomic<bool> like_broken_{false};
   std::unique_ptr<EmbeddedBus> bus_;
   std::unique_ptr<CrashOncePublisher> crashing_;
   std::unique_ptr<OutboxRelay> relay_;
@@ -218,12 +217,7 @@ TEST_F(EmbeddedBusTest, KeepsPerKeyOrderFor1000EventsAcross10Keys) {
 }
 
 TEST_F(EmbeddedBusTest, FailingHandlerEndsInDeadLettersAndLaterEventsFlowThenReplayFixesIt) {
-  std::atomic<bool> broken{true};
-  const Handler record_like = record("notify");
-  like_handler_ = [&](storage::Executor& tx, const Event& event) {
-    if (broken) throw std::runtime_error("like handler broken: no such post");
-    record_like(tx, event);
-  };
+  break_like_handler();
   start();
   const std::string like = produce("post.liked", "p1", 1);
   const std::string later = produce("user.registered", "u1", 2);
@@ -249,7 +243,7 @@ TEST_F(EmbeddedBusTest, FailingHandlerEndsInDeadLettersAndLaterEventsFlowThenRep
   EXPECT_EQ(list_dead_letters(*notify_, "post.liked").size(), 1u);
   EXPECT_THROW(bus_->replay("search", "post.liked"), std::invalid_argument);
 
-  broken = false;  // the handler is fixed
+  like_broken_ = false;  // the handler is fixed
   EXPECT_EQ(bus_->replay("notify", "post.liked"), 1u);
   EXPECT_EQ(effects(*notify_), (std::vector<std::string>{later, like}));
   EXPECT_TRUE(list_dead_letters(*notify_).empty());
@@ -261,18 +255,13 @@ TEST_F(EmbeddedBusTest, FailingHandlerEndsInDeadLettersAndLaterEventsFlowThenRep
 // `inkwell events dlq replay` runs in another process: it stamps the letters, and the running
 // bus replays them; what fails again loses its stamp and says why.
 TEST_F(EmbeddedBusTest, ReplayRequestedFromAnotherProcessIsCarriedOutByTheRunningBus) {
-  std::atomic<bool> broken{true};
-  const Handler record_like = record("notify");
-  like_handler_ = [&](storage::Executor& tx, const Event& event) {
-    if (broken) throw std::runtime_error("like handler broken: no such post");
-    record_like(tx, event);
-  };
+  break_like_handler();
   start();
   const std::string first = produce("post.liked", "p1", 1);
   const std::string second = produce("post.liked", "p2", 2);
   const std::string later = produce("user.registered", "u1", 3);
   ASSERT_TRUE(wait_handled("notify/user.registered", 1));
-  ASSERT_TRUE(wait_for_value([&] { return list_dead_letters(*notify_).size(); }, 2u));
+  ASSERT_TRUE(eventually([&] { return list_dead_letters(*notify_).size() == 2; }, 10s));
   // A letter of a group this process does not run: nobody here may replay it.
   notify_->execute(
       "INSERT INTO dead_letters (consumer_group, topic, event_id, payload, error, attempts, "
@@ -295,11 +284,10 @@ TEST_F(EmbeddedBusTest, ReplayRequestedFromAnotherProcessIsCarriedOutByTheRunnin
   }
   EXPECT_EQ(effects(*notify_), std::vector<std::string>{later});
 
-  broken = false;  // fixed: asked again, the bus's own thread replays both within a second
+  like_broken_ = false;  // fixed: asked again, the bus's own thread replays both within a second
   const std::vector<std::int64_t> mine = request_replay(*notify_, "post.liked", "notify");
   ASSERT_EQ(mine.size(), 2u);
-  ASSERT_TRUE(
-      wait_for_value([&] { return replay_progress(*notify_, mine).replayed; }, std::size_t{2}));
+  ASSERT_TRUE(eventually([&] { return replay_progress(*notify_, mine).replayed == 2; }, 10s));
   const std::vector<std::string> applied = effects(*notify_);
   EXPECT_EQ(applied.size(), 3u);
   EXPECT_NE(std::find(applied.begin(), applied.end(), first), applied.end());

@@ -14,6 +14,7 @@
 #include "messaging/event.h"
 #include "messaging/outbox.h"
 #include "messaging/relay.h"
+#include "messaging/test_support.h"
 #include "storage/database.h"
 #include "storage/migrations.h"
 
@@ -53,20 +54,8 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-std::string env(const char* name) {
-  const char* value = std::getenv(name);
-  return value != nullptr ? value : "";
-}
-
-/// Waits until `condition` holds, checking every 20 ms; false when `timeout` passed first.
-bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 30s) {
-  const auto deadline = Clock::now() + timeout;
-  while (!condition()) {
-    if (Clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(20ms);
-  }
-  return true;
-}
+using messaging::testing::env;
+using messaging::testing::eventually;
 
 std::string read_file(const std::filesystem::path& path) {
   std::ifstream in(path);
@@ -353,6 +342,19 @@ class KafkaBusTest : public ::testing::Test {
     return scalar("SELECT count(DISTINCT event_id) FROM probe_effects");
   }
 
+  /// After a broker outage: within `timeout` every one of `events` applied, then each exactly
+  /// once, in key order, published once, the outbox empty and the bus healthy again.
+  void expect_every_event_once_after_outage(KafkaBus& bus, OutboxRelay& relay, int events,
+                                            std::chrono::milliseconds timeout) {
+    ASSERT_TRUE(eventually([&] { return distinct_effects() == events; }, timeout))
+        << "after the broker came back: " << distinct_effects() << " of " << events;
+    EXPECT_TRUE(eventually([&] { return relay.pending() == 0; }));
+    EXPECT_EQ(effects(), events);
+    expect_key_order();
+    EXPECT_EQ(messages_on_topic(), events) << "the relay's retries produced copies";
+    EXPECT_TRUE(eventually([&] { return bus.health() == "ok"; }, 10s));
+  }
+
   /// Expects every subject's events applied in increasing seq order.
   void expect_key_order() {
     std::map<std::string, std::int64_t> last;
@@ -538,13 +540,7 @@ TEST_F(KafkaBusTest, BrokerPausedWritesSucceedAndEveryEventArrivesInKeyOrderAfte
   }
   bus.start();  // from the committed offsets
 
-  ASSERT_TRUE(eventually([&] { return distinct_effects() == 48; }, 60s))
-      << "after the broker came back: " << distinct_effects() << " of 48";
-  EXPECT_TRUE(eventually([&] { return relay.pending() == 0; }));
-  EXPECT_EQ(effects(), 48);
-  expect_key_order();
-  EXPECT_EQ(messages_on_topic(), 48) << "the relay's retries produced copies";
-  EXPECT_TRUE(eventually([&] { return bus.health() == "ok"; }, 10s));
+  expect_every_event_once_after_outage(bus, relay, 48, 60s);
 }
 
 // A broker that is gone (refusing connections, then back as a new process with its data),
@@ -578,13 +574,7 @@ TEST_F(KafkaBusTest, BrokerStoppedWritesSucceedAndEveryEventArrivesInKeyOrderAft
     ASSERT_TRUE(broker.start()) << "deploy/stack kafka-start failed";
   }
 
-  ASSERT_TRUE(eventually([&] { return distinct_effects() == 48; }, 90s))
-      << "after the broker came back: " << distinct_effects() << " of 48";
-  EXPECT_TRUE(eventually([&] { return relay.pending() == 0; }));
-  EXPECT_EQ(effects(), 48);
-  expect_key_order();
-  EXPECT_EQ(messages_on_topic(), 48) << "the relay's retries produced copies";
-  EXPECT_TRUE(eventually([&] { return bus.health() == "ok"; }, 10s));
+  expect_every_event_once_after_outage(bus, relay, 48, 90s);
 }
 
 TEST_F(KafkaBusTest, ConsumerKilledMidStreamAppliesEveryEffectExactlyOnce) {
