@@ -80,13 +80,20 @@ int list_kafka(const std::string& brokers, const std::string& topic,
 // The embedded deployment's service databases: (service, database URL).
 using ServiceDatabases = std::vector<std::pair<std::string, std::string>>;
 
+// A service's database with the messaging tables: a service that never ran has none yet, and
+// creating them is what its start would do.
+std::unique_ptr<storage::Database> open_messaging_database(const std::string& service,
+                                                           const std::string& url) {
+  auto database = storage::open_database(url);
+  storage::apply_migrations(*database, messaging::messaging_migrations(service));
+  return database;
+}
+
 int list_embedded(const ServiceDatabases& databases, const std::string& topic,
                   const std::optional<std::string>& group) {
   std::size_t shown = 0;
   for (const auto& [service, url] : databases) {
-    auto database = storage::open_database(url);
-    // A service that never ran has no tables yet; creating them is what its start would do.
-    storage::apply_migrations(*database, messaging::messaging_migrations(service));
+    const auto database = open_messaging_database(service, url);
     for (const auto& letter : messaging::list_dead_letters(*database, topic)) {
       if (group && letter.consumer_group != *group) continue;
       ++shown;
@@ -114,19 +121,17 @@ int list_embedded(const ServiceDatabases& databases, const std::string& topic,
 int replay_embedded(const ServiceDatabases& databases, const std::string& topic,
                     const std::optional<std::string>& group, std::chrono::seconds wait) {
   struct Requested {
-    std::string service;
     std::unique_ptr<storage::Database> database;
     std::vector<std::int64_t> ids;
   };
   std::vector<Requested> requests;
   std::size_t total = 0;
   for (const auto& [service, url] : databases) {
-    auto database = storage::open_database(url);
-    storage::apply_migrations(*database, messaging::messaging_migrations(service));
+    auto database = open_messaging_database(service, url);
     std::vector<std::int64_t> ids = messaging::request_replay(*database, topic, group);
     if (ids.empty()) continue;
     total += ids.size();
-    requests.push_back({service, std::move(database), std::move(ids)});
+    requests.push_back({std::move(database), std::move(ids)});
   }
   if (total == 0) {
     std::cout << "no dead letters of " << topic << " to replay\n";
